@@ -1,0 +1,48 @@
+import type { Registry } from '../registry/registry.js';
+
+export interface CacheConfig {
+  /** Max cached rewrite decisions; 0 disables the cache. */
+  readonly imageCacheSize: number;
+  readonly imageCacheTtlMs: number;
+  readonly domainCacheTtlMs: number;
+  /** Period of the `cache stats:` line; 0 = off. */
+  readonly statsLogIntervalMs: number;
+  readonly disableStats: boolean;
+}
+
+/** A validated configuration with every default applied. Immutable; replaced whole on reload. */
+export interface ShimConfig {
+  /** Where it came from (file path), for messages. */
+  readonly source: string;
+  readonly shimSocket: string;
+  /** Runtime socket as configured; undefined = auto-detect at start. */
+  readonly criSocket: string | undefined;
+  readonly force: boolean;
+  readonly debug: boolean;
+  /** Deadline for calls to the runtime that carry none of their own. */
+  readonly timeoutMs: number;
+  readonly reloadIntervalMs: number;
+  /** Bound on one manifest probe. */
+  readonly probeTimeoutMs: number;
+  /** After the configured registries fail, pull the original reference (false = air-gapped strict). */
+  readonly fallback: boolean;
+  readonly cache: CacheConfig;
+  /** The offline registry first, then `registries[]` in file order. */
+  readonly registries: readonly Registry[];
+}
+
+export const DEFAULTS = {
+  shimSocket: '/var/run/image-cri-shim.sock',
+  configFile: '/etc/image-cri-shim.yaml',
+  runtimeSockets: ['/var/run/dockershim.sock', '/run/containerd/containerd.sock', '/var/run/crio/crio.sock'],
+  offlinePriority: 1000,
+  registryPriority: 500,
+  maxPriority: 10000,
+  timeoutMs: 15 * 60_000,
+  reloadIntervalMs: 15_000,
+  probeTimeoutMs: 5_000,
+  imageCacheSize: 1024,
+  imageCacheTtlMs: 30 * 60_000,
+  domainCacheTtlMs: 10 * 60_000,
+  statsLogIntervalMs: 60_000,
+} as const;

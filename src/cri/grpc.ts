@@ -1,0 +1,83 @@
+// The few pieces of gRPC-over-HTTP/2 the shim speaks itself: message framing, status
+// trailers and the grpc-timeout header. Everything else is relayed as raw HTTP/2.
+
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+/** Largest request message the shim buffers for an intercepted call (CRI allows 16 MiB). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+const PREFIX = 5;
+
+/** One length-prefixed gRPC message. */
+export function frame(message: Uint8Array, compressed = false): Buffer {
+  const out = Buffer.allocUnsafe(PREFIX + message.length);
+  out[0] = compressed ? 1 : 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, PREFIX);
+  return out;
+}
+
+/** Splits a body holding exactly one message; undefined when it holds anything else. */
+export function unframe(body: Buffer): { compressed: boolean; message: Buffer } | undefined {
+  if (body.length < PREFIX) return undefined;
+  const length = body.readUInt32BE(1);
+  if (body.length !== PREFIX + length) return undefined;
+  return { compressed: body[0] === 1, message: body.subarray(PREFIX) };
+}
+
+/** The declared length of the first message, once its prefix has arrived. */
+export function declaredLength(head: Buffer): number | undefined {
+  return head.length >= PREFIX ? head.readUInt32BE(1) : undefined;
+}
+
+/** A trailers-only response: the whole answer in one HEADERS frame. */
+export function trailersOnly(code: number, message: string): OutgoingHttpHeaders {
+  return {
+    ':status': 200,
+    'content-type': 'application/grpc',
+    'grpc-status': String(code),
+    'grpc-message': encodeURIComponent(message),
+  };
+}
+
+export function grpcStatus(trailers: IncomingHttpHeaders | undefined): number {
+  const raw = trailers?.['grpc-status'];
+  return raw === undefined ? Status.UNKNOWN : Number(raw);
+}
+
+export function grpcMessage(trailers: IncomingHttpHeaders | undefined): string {
+  const raw = trailers?.['grpc-message'];
+  if (typeof raw !== 'string') return '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** grpc-timeout ("100m", "15S", ...) in milliseconds; undefined when absent or malformed. */
+export function parseGrpcTimeout(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  return m ? Number(m[1]) * TIMEOUT_UNIT_MS[m[2]!]! : undefined;
+}
+
+export function formatGrpcTimeout(ms: number): string {
+  const whole = Math.max(1, Math.ceil(ms));
+  return whole < 1e8 ? `${whole}m` : `${Math.ceil(whole / 1000)}S`;
+}

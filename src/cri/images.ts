@@ -1,0 +1,150 @@
+// The three intercepted ImageService methods. Each buffers its one request message, edits
+// only ImageSpec.image (and PullImageRequest.auth), and otherwise behaves as the runtime does:
+// the runtime's answers and errors reach the caller as the runtime gave them.
+
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { log } from '../log.js';
+import { isImageId } from '../registry/reference.js';
+import { registryLabel } from '../registry/registry.js';
+import { availableAfter, winnerOf, type RewriteEngine } from '../rewrite/engine.js';
+import type { Candidate } from '../rewrite/candidates.js';
+import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, unframe } from './grpc.js';
+import { callUnary, failCall, replay, requestHeaders, type UnaryResult } from './relay.js';
+import type { RuntimeConnection } from './upstream.js';
+import { FIELD, hasAuth, onlyField, requestImage, statusHasImage, withAuth, withRequestImage } from './wire.js';
+
+export type ImageMethod = 'PullImage' | 'ImageStatus' | 'RemoveImage';
+
+export interface ImageCallEnv {
+  readonly conn: RuntimeConnection;
+  readonly engine: RewriteEngine;
+  /** Read per call, so a reload applies to the next call and not to one in flight. */
+  readonly settings: () => { timeoutMs: number; fallback: boolean };
+}
+
+/** One intercepted call: its request, deadline and cancellation. */
+class ImageCall {
+  readonly controller = new AbortController();
+  private readonly deadline: number;
+
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    readonly headers: IncomingHttpHeaders,
+    readonly service: string,
+    readonly message: Buffer,
+    defaultTimeoutMs: number,
+  ) {
+    const given = parseGrpcTimeout(headers['grpc-timeout']);
+    this.deadline = Date.now() + (given ?? defaultTimeoutMs);
+    stream.on('close', () => this.controller.abort());
+  }
+
+  get cancelled(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** Headers for one call to the runtime, carrying what is left of the caller's deadline. */
+  upstreamHeaders(method: string): OutgoingHttpHeaders {
+    const out = requestHeaders(this.headers, 0);
+    out[':path'] = `/${this.service}/${method}`;
+    out['grpc-timeout'] = formatGrpcTimeout(this.deadline - Date.now());
+    return out;
+  }
+
+  async send(env: ImageCallEnv, method: string, message: Uint8Array): Promise<UnaryResult> {
+    return callUnary(env.conn, this.upstreamHeaders(method), frame(message), this.controller.signal);
+  }
+}
+
+/**
+ * Handles one intercepted call whose request body has been read in full. `service` is
+ * "runtime.v1.ImageService" or "runtime.v1alpha2.ImageService".
+ */
+export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, method: ImageMethod, body: Buffer): Promise<number> {
+  const settings = env.settings();
+  const framed = unframe(body);
+  let image: string | undefined;
+  try {
+    image = framed && !framed.compressed ? requestImage(framed.message) : undefined;
+  } catch {
+    image = undefined; // not a message we can read: the runtime will say what is wrong with it
+  }
+  const call = new ImageCall(stream, headers, service, framed?.message ?? body, settings.timeoutMs);
+  try {
+    if (image === undefined || image === '' || isImageId(image)) {
+      return forwardRaw(env, call, method, body);
+    }
+    if (method === 'PullImage') return await pull(env, call, image, settings.fallback);
+    return await statusOrRemove(env, call, method, image);
+  } catch (e) {
+    if (!call.cancelled) failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
+    return Status.UNAVAILABLE;
+  }
+}
+
+/** A body the shim does not edit (compressed, malformed, an image ID) goes up as it came. */
+async function forwardRaw(env: ImageCallEnv, call: ImageCall, method: string, body: Buffer): Promise<number> {
+  const result = await callUnary(env.conn, call.upstreamHeaders(method), body, call.controller.signal);
+  replay(call.stream, result);
+  return result.status;
+}
+
+async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
+  const decision = await env.engine.decide(image, 'PullImage');
+  const winner = winnerOf(decision);
+  if (!winner && !fallback && decision.ref) {
+    const status = Status.NOT_FOUND;
+    failCall(call.stream, status, `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`);
+    return status;
+  }
+  const callerAuth = hasAuth(call.message);
+  const attemptPull = (candidate: Candidate | undefined) => {
+    if (!candidate) return call.send(env, 'PullImage', call.message);
+    let message = withRequestImage(call.message, candidate.image);
+    const creds = candidate.registry.credentials;
+    if (!callerAuth && creds) message = withAuth(message, creds.username, creds.password);
+    return call.send(env, 'PullImage', message);
+  };
+
+  let result = await attemptPull(winner);
+  if (result.status === Status.OK || !winner) return done(call, result);
+  // The runtime could not pull from the winner: next available candidate, then the original.
+  const rest: (Candidate | undefined)[] = await availableAfter(decision, decision.winner);
+  if (fallback) rest.push(undefined);
+  let failed: Candidate | undefined = winner;
+  for (const next of rest) {
+    if (call.cancelled || !retryable(result.status)) break;
+    log.warn(
+      `pull of ${failed?.image ?? image} failed (${grpcMessage(result.trailers ?? result.headers)}); trying ${next ? `${next.image} from ${registryLabel(next.registry)}` : `the original ${image}`}`,
+    );
+    result = await attemptPull(next);
+    failed = next;
+    if (result.status === Status.OK) break;
+  }
+  return done(call, result);
+}
+
+/** Errors that say the caller is gone or out of time are final; others may succeed elsewhere. */
+function retryable(status: number): boolean {
+  return status !== Status.CANCELLED && status !== Status.DEADLINE_EXCEEDED;
+}
+
+function done(call: ImageCall, result: UnaryResult): number {
+  replay(call.stream, result);
+  return result.status;
+}
+
+/** ImageStatus and RemoveImage: an ID or name the runtime already knows wins; else the rewrite. */
+async function statusOrRemove(env: ImageCallEnv, call: ImageCall, method: 'ImageStatus' | 'RemoveImage', image: string): Promise<number> {
+  // An ImageStatusRequest carrying just the caller's ImageSpec asks "do you know this name?".
+  const asGiven = method === 'ImageStatus' ? call.message : onlyField(call.message, FIELD.requestImage);
+  const known = await call.send(env, 'ImageStatus', asGiven);
+  const runtimeKnows = known.status !== Status.OK || (known.trailers !== undefined && statusHasImage(unframe(known.body)?.message ?? Buffer.alloc(0)));
+  if (runtimeKnows) {
+    // The runtime knows the name (or failed): its answer stands.
+    return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage', call.message));
+  }
+  const winner = winnerOf(await env.engine.decide(image, method));
+  if (!winner) return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage', call.message));
+  return done(call, await call.send(env, method, withRequestImage(call.message, winner.image)));
+}

@@ -1,0 +1,156 @@
+// Raw HTTP/2 relay of one gRPC call to the runtime: headers, every DATA frame and trailers
+// pass through without decoding, so any CRI method (unary or streaming, v1 or v1alpha2, known
+// or added later) works, and the added latency is that of a byte pump.
+
+import http2, {
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { formatGrpcTimeout, grpcStatus, MAX_MESSAGE_BYTES, Status, trailersOnly } from './grpc.js';
+import type { RuntimeConnection } from './upstream.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+// Connection-specific headers HTTP/2 forbids, plus ones the shim recomputes.
+const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'content-length']);
+
+/** CRI methods whose answer is a long-lived stream: no default deadline is added to them. */
+const STREAMING_METHODS = new Set(['GetContainerEvents']);
+
+/** Copies gRPC metadata, dropping pseudo-headers other than those given and hop-by-hop ones. */
+export function metadataOf(headers: IncomingHttpHeaders, keep: readonly string[] = []): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || DROPPED.has(name)) continue;
+    if (name.startsWith(':') && !keep.includes(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Request headers for the runtime: the caller's, with the shim's default deadline when it set none. */
+export function requestHeaders(headers: IncomingHttpHeaders, defaultTimeoutMs: number): OutgoingHttpHeaders {
+  const out = metadataOf(headers, [':method', ':path']);
+  const method = String(headers[':path'] ?? '').split('/').pop() ?? '';
+  if (out['grpc-timeout'] === undefined && defaultTimeoutMs > 0 && !STREAMING_METHODS.has(method)) {
+    out['grpc-timeout'] = formatGrpcTimeout(defaultTimeoutMs);
+  }
+  return out;
+}
+
+/** Ends a call with a gRPC error, or resets it when the answer has already begun. */
+export function failCall(stream: ServerHttp2Stream, code: number, message: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) stream.respond(trailersOnly(code, message), { endStream: true });
+  else stream.close(NGHTTP2_INTERNAL_ERROR);
+}
+
+function openUpstream(conn: RuntimeConnection, headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
+  return conn.session().request(headers, { endStream });
+}
+
+/** Relays a call as it comes: request body streamed up, answer streamed down. */
+export function relay(conn: RuntimeConnection, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, onDone?: (status: number) => void): void {
+  let up: ClientHttp2Stream;
+  try {
+    up = openUpstream(conn, headers, false);
+  } catch (e) {
+    onDone?.(Status.UNAVAILABLE);
+    return failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
+  }
+  let responded = false;
+  let trailers: IncomingHttpHeaders | undefined;
+  stream.pipe(up);
+  up.on('response', (h, flags) => {
+    responded = true;
+    if (stream.destroyed || stream.closed) return;
+    if (flags & NGHTTP2_FLAG_END_STREAM) {
+      onDone?.(grpcStatus(h));
+      stream.respond(metadataOf(h, [':status']), { endStream: true });
+      return;
+    }
+    stream.respond(metadataOf(h, [':status']), { waitForTrailers: true });
+    up.pipe(stream);
+  });
+  up.on('trailers', (t) => {
+    trailers = t;
+  });
+  stream.on('wantTrailers', () => {
+    onDone?.(grpcStatus(trailers));
+    stream.sendTrailers(trailers ? metadataOf(trailers) : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' });
+  });
+  up.on('error', () => {});
+  up.on('close', () => {
+    if (!responded) {
+      onDone?.(Status.UNAVAILABLE);
+      failCall(stream, Status.UNAVAILABLE, `runtime unavailable (stream reset ${up.rstCode})`);
+    } else if (up.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !stream.closed) {
+      stream.close(up.rstCode ?? NGHTTP2_INTERNAL_ERROR);
+    }
+  });
+  stream.on('error', () => {});
+  stream.on('close', () => {
+    if (!up.closed) up.close(NGHTTP2_CANCEL);
+  });
+}
+
+export interface UnaryResult {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** undefined for a trailers-only answer (the status is then in `headers`). */
+  readonly trailers: IncomingHttpHeaders | undefined;
+  readonly status: number;
+}
+
+/** One buffered unary call to the runtime, for the intercepted methods. Rejects on transport failure. */
+export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<UnaryResult> {
+  return new Promise((resolve, reject) => {
+    let up: ClientHttp2Stream;
+    try {
+      up = openUpstream(conn, headers, false);
+    } catch (e) {
+      return reject(e);
+    }
+    const abort = () => up.close(NGHTTP2_CANCEL);
+    signal.addEventListener('abort', abort, { once: true });
+    let responseHeaders: IncomingHttpHeaders | undefined;
+    let trailers: IncomingHttpHeaders | undefined;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    up.on('response', (h) => {
+      responseHeaders = h;
+    });
+    up.on('trailers', (t) => {
+      trailers = t;
+    });
+    up.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_MESSAGE_BYTES + 5) up.close(NGHTTP2_CANCEL);
+      else chunks.push(chunk);
+    });
+    up.on('error', () => {});
+    up.on('close', () => {
+      signal.removeEventListener('abort', abort);
+      if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));
+      if (size > MAX_MESSAGE_BYTES + 5) return reject(new Error('runtime answer larger than the message limit'));
+      const status = grpcStatus(trailers ?? responseHeaders);
+      resolve({ headers: responseHeaders, body: Buffer.concat(chunks), trailers, status });
+    });
+    up.end(body);
+  });
+}
+
+/** Sends a buffered runtime answer to the caller exactly as the runtime gave it. */
+export function replay(stream: ServerHttp2Stream, result: UnaryResult): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!result.trailers) {
+    stream.respond(metadataOf(result.headers, [':status']), { endStream: true });
+    return;
+  }
+  const trailers = metadataOf(result.trailers);
+  stream.respond(metadataOf(result.headers, [':status']), { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+  stream.end(result.body);
+}

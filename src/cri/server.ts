@@ -1,0 +1,159 @@
+// The shim's unix socket: an HTTP/2 (gRPC) server whose every call is relayed to the runtime,
+// except the three ImageService methods that rewrite image references.
+
+import { chmod, chown, mkdir, stat, unlink } from 'node:fs/promises';
+import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { log } from '../log.js';
+import { declaredLength, MAX_MESSAGE_BYTES, Status } from './grpc.js';
+import { handleImageCall, type ImageCallEnv, type ImageMethod } from './images.js';
+import { failCall, relay, requestHeaders } from './relay.js';
+import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
+
+const INTERCEPTED = /^\/(runtime\.v1(?:alpha2)?\.ImageService)\/(PullImage|ImageStatus|RemoveImage)$/;
+
+export interface CallObserver {
+  (method: string, status: number, ms: number): void;
+}
+
+export interface CriServerOptions extends ImageCallEnv {
+  readonly socketPath: string;
+  /** The runtime socket whose owner and group the shim's socket copies. */
+  readonly runtimeSocketPath: string;
+  readonly onCall?: CallObserver;
+}
+
+export class CriServer {
+  private readonly server: Http2Server;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private active = 0;
+
+  constructor(private readonly options: CriServerOptions) {
+    this.server = http2.createServer({ settings: SESSION_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
+    this.server.on('session', (session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', () => {});
+    });
+    this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));
+  }
+
+  /** Calls being served right now. */
+  inFlight(): number {
+    return this.active;
+  }
+
+  async listen(): Promise<void> {
+    const path = this.options.socketPath;
+    await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+    await removeStaleSocket(path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(path, 0o660);
+    try {
+      const owner = await stat(this.options.runtimeSocketPath);
+      await chown(path, owner.uid, owner.gid);
+    } catch (e) {
+      log.warn(`cannot copy owner of ${this.options.runtimeSocketPath} to ${path}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Stops taking calls, lets those in flight finish (at most `drainMs`), removes the socket. */
+  async close(drainMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sessions) s.close();
+    const deadline = Date.now() + drainMs;
+    while (this.active > 0 && Date.now() < deadline) await sleep(20);
+    for (const s of this.sessions) s.destroy();
+    await closed;
+    await unlink(this.options.socketPath).catch(() => {});
+  }
+
+  private dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const path = String(headers[':path'] ?? '');
+    const started = performance.now();
+    this.active++;
+    let settled = false;
+    const finish = (status: number) => {
+      if (settled) return;
+      settled = true;
+      this.options.onCall?.(path, status, performance.now() - started);
+    };
+    stream.once('close', () => {
+      this.active--;
+      finish(Status.CANCELLED);
+    });
+    const intercepted = INTERCEPTED.exec(path);
+    if (!intercepted) {
+      relay(this.options.conn, stream, requestHeaders(headers, this.options.settings().timeoutMs), finish);
+      return;
+    }
+    readBody(stream).then(
+      (body) => {
+        if (body === undefined) return finish(Status.RESOURCE_EXHAUSTED);
+        handleImageCall(this.options, stream, headers, intercepted[1]!, intercepted[2] as ImageMethod, body).then(finish, (e: Error) => {
+          log.error(`${path}: ${e.message}`);
+          failCall(stream, Status.INTERNAL, 'image-cri-shim internal error');
+          finish(Status.INTERNAL);
+        });
+      },
+      () => finish(Status.CANCELLED),
+    );
+  }
+}
+
+/**
+ * Reads a request body of one message; answers RESOURCE_EXHAUSTED and resolves undefined when
+ * it is over the limit, without reading the rest.
+ */
+function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const tooBig = (length: number) => {
+      stream.removeAllListeners('data');
+      failCall(stream, Status.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${MAX_MESSAGE_BYTES})`);
+      resolve(undefined);
+    };
+    let checked = false;
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (!checked && size >= 5) {
+        checked = true;
+        const declared = declaredLength(Buffer.concat(chunks, size));
+        if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return tooBig(declared);
+      }
+      if (size > MAX_MESSAGE_BYTES + 5) tooBig(size - 5);
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks, size)));
+    stream.on('error', reject);
+    stream.on('close', () => reject(new Error('closed')));
+  });
+}
+
+/** A socket file nobody listens on is left from a crash: remove it. A live one is an error. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    await stat(path);
+  } catch {
+    return;
+  }
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`socket already in use: ${path}`);
+  await unlink(path);
+}

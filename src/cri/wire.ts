@@ -1,0 +1,147 @@
+// Protobuf wire-format surgery on CRI messages. The shim edits only the fields it owns
+// (ImageSpec.image, PullImageRequest.auth) and copies every other byte as it came, so fields
+// added to CRI after this code was written survive untouched.
+//
+// Field numbers, identical in runtime.v1 and runtime.v1alpha2:
+//   PullImageRequest    { ImageSpec image = 1; AuthConfig auth = 2; PodSandboxConfig sandbox_config = 3; }
+//   ImageStatusRequest  { ImageSpec image = 1; bool verbose = 2; }
+//   RemoveImageRequest  { ImageSpec image = 1; }
+//   ImageSpec           { string image = 1; map<string,string> annotations = 2; ... }
+//   AuthConfig          { string username = 1; string password = 2; string auth = 3; ... }
+//   ImageStatusResponse { Image image = 1; map<string,string> info = 2; }
+//   PullImageResponse   { string image_ref = 1; }
+
+import protobuf from 'protobufjs/minimal.js';
+
+const WIRE_LEN = 2;
+
+export const FIELD = {
+  requestImage: 1,
+  pullAuth: 2,
+  specImage: 1,
+  authUsername: 1,
+  authPassword: 2,
+  statusImage: 1,
+  pullImageRef: 1,
+} as const;
+
+interface Field {
+  readonly number: number;
+  readonly wireType: number;
+  /** Byte range of the whole field (tag included). */
+  readonly start: number;
+  readonly end: number;
+  /** Byte range of the payload of a length-delimited field. */
+  readonly valueStart: number;
+  readonly valueEnd: number;
+}
+
+/** Top-level fields of a message; throws on malformed input. */
+export function fields(buf: Uint8Array): Field[] {
+  const reader = protobuf.Reader.create(buf);
+  const out: Field[] = [];
+  while (reader.pos < reader.len) {
+    const start = reader.pos;
+    const tag = reader.uint32();
+    const number = tag >>> 3;
+    const wireType = tag & 7;
+    if (number === 0) throw new Error('invalid field number 0');
+    let valueStart = reader.pos;
+    if (wireType === WIRE_LEN) {
+      const length = reader.uint32();
+      valueStart = reader.pos;
+      reader.skip(length);
+    } else {
+      reader.skipType(wireType);
+    }
+    out.push({ number, wireType, start, end: reader.pos, valueStart, valueEnd: reader.pos });
+  }
+  return out;
+}
+
+function lengthDelimited(buf: Uint8Array, number: number): Field[] {
+  return fields(buf).filter((f) => f.number === number && f.wireType === WIRE_LEN);
+}
+
+/** The last value of a string / bytes / message field (protobuf: last one wins), or undefined. */
+export function getBytes(buf: Uint8Array, number: number): Uint8Array | undefined {
+  const found = lengthDelimited(buf, number).at(-1);
+  return found ? buf.subarray(found.valueStart, found.valueEnd) : undefined;
+}
+
+export function getString(buf: Uint8Array, number: number): string | undefined {
+  const bytes = getBytes(buf, number);
+  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : undefined;
+}
+
+/** Just the occurrences of field `number`, bytes unchanged (a message of that one field). */
+export function onlyField(buf: Uint8Array, number: number): Buffer {
+  return Buffer.concat(fields(buf).filter((f) => f.number === number).map((f) => buf.subarray(f.start, f.end)));
+}
+
+function encodeField(number: number, value: Uint8Array): Uint8Array {
+  return protobuf.Writer.create().uint32((number << 3) | WIRE_LEN).bytes(value).finish();
+}
+
+/**
+ * Replaces each occurrence of length-delimited field `number` with `edit(payload)`, keeping
+ * every other byte and the field order. When the field is absent and `appendIfAbsent` is set,
+ * edit(empty) is appended.
+ */
+export function editField(
+  buf: Uint8Array,
+  number: number,
+  edit: (payload: Uint8Array) => Uint8Array,
+  appendIfAbsent = false,
+): Buffer {
+  const targets = lengthDelimited(buf, number);
+  if (targets.length === 0) {
+    return appendIfAbsent ? Buffer.concat([buf, encodeField(number, edit(new Uint8Array(0)))]) : Buffer.from(buf);
+  }
+  const parts: Uint8Array[] = [];
+  let pos = 0;
+  for (const t of targets) {
+    parts.push(buf.subarray(pos, t.start), encodeField(number, edit(buf.subarray(t.valueStart, t.valueEnd))));
+    pos = t.end;
+  }
+  parts.push(buf.subarray(pos));
+  return Buffer.concat(parts);
+}
+
+/** Sets a string field, replacing any existing occurrence. */
+export function setString(buf: Uint8Array, number: number, value: string): Buffer {
+  return editField(buf, number, () => Buffer.from(value, 'utf8'), true);
+}
+
+/** The image name inside a request's ImageSpec (field 1 → field 1). */
+export function requestImage(message: Uint8Array): string | undefined {
+  const spec = getBytes(message, FIELD.requestImage);
+  return spec ? getString(spec, FIELD.specImage) : undefined;
+}
+
+/** The request with its ImageSpec.image replaced; every other byte kept. */
+export function withRequestImage(message: Uint8Array, image: string): Buffer {
+  return editField(message, FIELD.requestImage, (spec) => setString(spec, FIELD.specImage, image));
+}
+
+/** True when PullImageRequest.auth is absent or carries nothing. */
+export function hasAuth(message: Uint8Array): boolean {
+  const auth = getBytes(message, FIELD.pullAuth);
+  return auth !== undefined && fields(auth).some((f) => f.valueEnd > f.valueStart || f.wireType !== WIRE_LEN);
+}
+
+/** The request with AuthConfig {username, password} set. */
+export function withAuth(message: Uint8Array, username: string, password: string): Buffer {
+  const auth = protobuf.Writer.create()
+    .uint32((FIELD.authUsername << 3) | WIRE_LEN)
+    .string(username)
+    .uint32((FIELD.authPassword << 3) | WIRE_LEN)
+    .string(password)
+    .finish();
+  return editField(message, FIELD.pullAuth, () => auth, true);
+}
+
+/** ImageStatusResponse: does the runtime know the image? */
+export function statusHasImage(response: Uint8Array): boolean {
+  return getBytes(response, FIELD.statusImage) !== undefined;
+}

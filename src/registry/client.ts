@@ -1,0 +1,259 @@
+// Asks registries whether they hold a manifest (registry API v2), with credentials.
+// One undici Agent per TLS setting keeps keep-alive connections, at most
+// `connectionsPerOrigin` per registry, so probes never leak sockets.
+
+import { readFileSync } from 'node:fs';
+import { LRUCache } from 'lru-cache';
+import { Agent, type Dispatcher } from 'undici';
+import type { RegistryErrorKind } from '../errors.js';
+import { parseChallenges } from './challenge.js';
+import type { Credentials, Registry } from './registry.js';
+
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+export type ProbeStatus = 'found' | RegistryErrorKind;
+
+export interface ProbeOutcome {
+  readonly status: ProbeStatus;
+  readonly ms: number;
+  /** Why, for logs and `resolve`; never contains credentials. */
+  readonly detail: string;
+}
+
+/** Outcomes that say nothing about the image, only about the registry right now. */
+export function isTransient(status: ProbeStatus): boolean {
+  return status === 'unreachable' || status === 'timeout' || status === 'bad_response';
+}
+
+export interface RegistryClientOptions {
+  readonly connectionsPerOrigin?: number;
+  /** Called once per manifest request sent (for metrics and tests). */
+  readonly onManifestRequest?: (registry: Registry) => void;
+}
+
+interface CachedToken {
+  readonly token: string;
+}
+
+type Memo = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
+
+const MIN_TOKEN_TTL_MS = 10_000;
+const DEFAULT_TOKEN_TTL_MS = 60_000;
+
+export class RegistryClient {
+  private readonly agents = new Map<string, Agent>();
+  private readonly tokens = new LRUCache<string, CachedToken>({ max: 4096 });
+  /** What each registry asked for last time, so later probes send credentials up front. */
+  private readonly authMemo = new Map<string, Memo>();
+  /** Registries that refused HEAD on manifests: ask with GET straight away. */
+  private readonly headRefused = new Set<string>();
+  private readonly connections: number;
+
+  constructor(private readonly options: RegistryClientOptions = {}) {
+    this.connections = options.connectionsPerOrigin ?? 8;
+  }
+
+  /**
+   * Probes `registry` for `path` at `reference` (tag or digest). Resolves, never rejects;
+   * bounded by `timeoutMs` including any token exchange.
+   */
+  async probe(registry: Registry, path: string, reference: string, timeoutMs: number): Promise<ProbeOutcome> {
+    const started = performance.now();
+    const signal = AbortSignal.timeout(timeoutMs);
+    const done = (status: ProbeStatus, detail: string): ProbeOutcome => ({
+      status,
+      detail,
+      ms: performance.now() - started,
+    });
+    try {
+      const status = await this.manifestStatus(registry, path, reference, signal);
+      if (status >= 200 && status < 300) return done('found', `HTTP ${status}`);
+      if (status === 404) return done('not_found', 'HTTP 404');
+      if (status === 401 || status === 403) return done('unauthorized', `HTTP ${status}`);
+      return done('bad_response', `HTTP ${status}`);
+    } catch (e) {
+      if (signal.aborted) return done('timeout', `no answer within ${timeoutMs}ms`);
+      if (e instanceof ProbeFailure) return done(e.kind, e.message);
+      return done('unreachable', errorText(e));
+    }
+  }
+
+  /** Drops tokens and learned auth schemes: called when credentials may have changed. */
+  forgetCredentials(): void {
+    this.tokens.clear();
+    this.authMemo.clear();
+  }
+
+  async close(): Promise<void> {
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map((a) => a.close()));
+  }
+
+  /** Open sockets across all registries (for tests and the bench). */
+  openConnections(): number {
+    let n = 0;
+    for (const agent of this.agents.values()) {
+      for (const stats of Object.values(agent.stats)) n += Number(stats.connected);
+    }
+    return n;
+  }
+
+  private async manifestStatus(registry: Registry, path: string, reference: string, signal: AbortSignal): Promise<number> {
+    const scope = `repository:${path}:pull`;
+    const url = `/v2/${path}/manifests/${reference}`;
+    let auth = this.knownAuthorization(registry, scope);
+    let res = await this.manifestRequest(registry, url, auth, signal);
+    if (res.status !== 401) return res.status;
+    const fresh = await this.answerChallenge(registry, res.challenge, scope, signal);
+    if (fresh === undefined || fresh === auth) return res.status;
+    auth = fresh;
+    res = await this.manifestRequest(registry, url, auth, signal);
+    return res.status;
+  }
+
+  private async manifestRequest(
+    registry: Registry,
+    url: string,
+    authorization: string | undefined,
+    signal: AbortSignal,
+  ): Promise<{ status: number; challenge: string }> {
+    const headers: Record<string, string> = { accept: MANIFEST_ACCEPT };
+    if (authorization) headers.authorization = authorization;
+    let method: 'HEAD' | 'GET' = this.headRefused.has(registry.apiOrigin) ? 'GET' : 'HEAD';
+    for (;;) {
+      this.options.onManifestRequest?.(registry);
+      const res = await this.request(registry, registry.apiOrigin, url, method, headers, signal);
+      await res.body.dump();
+      if (method === 'HEAD' && (res.statusCode === 405 || res.statusCode === 501)) {
+        this.headRefused.add(registry.apiOrigin);
+        method = 'GET';
+        continue;
+      }
+      return { status: res.statusCode, challenge: headerValue(res.headers['www-authenticate']) };
+    }
+  }
+
+  private knownAuthorization(registry: Registry, scope: string): string | undefined {
+    const memo = this.authMemo.get(registry.apiOrigin);
+    if (memo?.scheme === 'basic') return basic(registry.credentials);
+    if (memo?.scheme === 'bearer') {
+      const cached = this.tokens.get(tokenKey(registry, memo.realm, memo.service, scope));
+      if (cached) return `Bearer ${cached.token}`;
+    }
+    return undefined;
+  }
+
+  /** Turns a 401 challenge into an Authorization header, or undefined when it can't be met. */
+  private async answerChallenge(registry: Registry, header: string, scope: string, signal: AbortSignal): Promise<string | undefined> {
+    const challenges = parseChallenges(header);
+    const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+    if (bearer) {
+      const realm = bearer.params.realm!;
+      const service = bearer.params.service;
+      this.authMemo.set(registry.apiOrigin, { scheme: 'bearer', realm, service });
+      return `Bearer ${await this.fetchToken(registry, realm, service, bearer.params.scope ?? scope, signal)}`;
+    }
+    if (challenges.some((c) => c.scheme === 'basic') && registry.credentials) {
+      this.authMemo.set(registry.apiOrigin, { scheme: 'basic' });
+      return basic(registry.credentials);
+    }
+    if (challenges.length === 0 && header !== '') throw new ProbeFailure('bad_response', 'malformed WWW-Authenticate challenge');
+    return undefined;
+  }
+
+  private async fetchToken(registry: Registry, realm: string, service: string | undefined, scope: string, signal: AbortSignal): Promise<string> {
+    const key = tokenKey(registry, realm, service, scope);
+    const cached = this.tokens.get(key);
+    if (cached) return cached.token;
+    let target: URL;
+    try {
+      target = new URL(realm);
+    } catch {
+      throw new ProbeFailure('bad_response', 'token realm is not a URL');
+    }
+    if (service) target.searchParams.set('service', service);
+    target.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    const auth = basic(registry.credentials);
+    if (auth) headers.authorization = auth;
+    const res = await this.request(registry, target.origin, target.pathname + target.search, 'GET', headers, signal);
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      await res.body.dump();
+      const refused = res.statusCode === 401 || res.statusCode === 403;
+      throw new ProbeFailure(refused ? 'unauthorized' : 'bad_response', `token endpoint answered HTTP ${res.statusCode}`);
+    }
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = (await res.body.json()) as typeof body;
+    } catch {
+      throw new ProbeFailure('bad_response', 'token endpoint answered with invalid JSON');
+    }
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+    if (!token) throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
+    const lifetimeMs = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : DEFAULT_TOKEN_TTL_MS;
+    // Expire a little early so a token is never used as it runs out.
+    this.tokens.set(key, { token }, { ttl: Math.max(MIN_TOKEN_TTL_MS, lifetimeMs * 0.9) });
+    return token;
+  }
+
+  private request(
+    registry: Registry,
+    origin: string,
+    path: string,
+    method: 'GET' | 'HEAD',
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
+    return this.agentFor(registry).request({ origin, path, method, headers, signal });
+  }
+
+  private agentFor(registry: Registry): Agent {
+    const key = `${registry.tls.insecureSkipVerify}|${registry.tls.caFile ?? ''}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      const ca = registry.tls.caFile ? readFileSync(registry.tls.caFile) : undefined;
+      agent = new Agent({
+        connections: this.connections,
+        keepAliveTimeout: 30_000,
+        connect: { rejectUnauthorized: !registry.tls.insecureSkipVerify, ...(ca ? { ca } : {}) },
+      });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+}
+
+class ProbeFailure extends Error {
+  constructor(
+    readonly kind: RegistryErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function basic(credentials: Credentials | undefined): string | undefined {
+  if (!credentials) return undefined;
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+function tokenKey(registry: Registry, realm: string, service: string | undefined, scope: string): string {
+  // The username is part of the key so two registries sharing a realm never share a token;
+  // a password change clears the whole cache (forgetCredentials).
+  return `${realm}|${service ?? ''}|${scope}|${registry.credentials?.username ?? ''}|${registry.apiOrigin}`;
+}
+
+function headerValue(v: string | string[] | undefined): string {
+  return Array.isArray(v) ? v.join(', ') : (v ?? '');
+}
+
+function errorText(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  return err.code ? `${err.code}${err.message ? `: ${err.message}` : ''}` : (err.message ?? String(e));
+}

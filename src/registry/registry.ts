@@ -1,0 +1,80 @@
+// A registry is data: one immutable record built from the config, consumed by the probe,
+// the rewrite engine and the CRI handlers. Nothing here does I/O.
+
+import { DOCKER_HUB, normaliseDomain } from './reference.js';
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface TlsOptions {
+  /** Skip certificate verification (opt-in per registry; verification is on by default). */
+  readonly insecureSkipVerify: boolean;
+  /** PEM bundle of extra CAs to trust for this registry. */
+  readonly caFile: string | undefined;
+}
+
+export interface Registry {
+  /** The address as configured, for logs and reports. */
+  readonly address: string;
+  /** Domain written into rewritten references, e.g. "sealos.hub:5000" or "docker.io". */
+  readonly domain: string;
+  /** Path prefix of a Harbor proxy-cache project, e.g. "dockerhub-proxy"; "" when none. */
+  readonly prefix: string;
+  /** Origin of the registry API, e.g. "http://sealos.hub:5000", "https://registry-1.docker.io". */
+  readonly apiOrigin: string;
+  readonly priority: number;
+  /** True when the priority came from the default rather than the config. */
+  readonly priorityDefaulted: boolean;
+  /** The cluster's offline registry (the top-level `address`): wins priority ties. */
+  readonly offline: boolean;
+  readonly credentials: Credentials | undefined;
+  readonly tls: TlsOptions;
+}
+
+export interface ParsedAddress {
+  readonly scheme: 'http' | 'https';
+  readonly domain: string;
+  readonly prefix: string;
+}
+
+/**
+ * Splits a registry address: a bare host ("docker.io", "reg.example.com:5000") or a URL
+ * ("http://sealos.hub:5000", "https://harbor.corp/dockerhub-proxy"). `http://` means plain
+ * HTTP; anything else HTTPS. Returns undefined when the host is missing or the scheme unknown.
+ */
+export function parseRegistryAddress(address: string): ParsedAddress | undefined {
+  let rest = address.trim();
+  let scheme: 'http' | 'https' = 'https';
+  const sep = rest.indexOf('://');
+  if (sep >= 0) {
+    const given = rest.slice(0, sep).toLowerCase();
+    if (given !== 'http' && given !== 'https') return undefined;
+    scheme = given;
+    rest = rest.slice(sep + 3);
+  }
+  rest = rest.replace(/\/+$/, '');
+  const slash = rest.indexOf('/');
+  const host = slash >= 0 ? rest.slice(0, slash) : rest;
+  const prefix = slash >= 0 ? rest.slice(slash + 1).replace(/^\/+/, '') : '';
+  if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?$/.test(host)) return undefined;
+  if (prefix !== '' && !/^[a-z0-9._/-]+$/.test(prefix)) return undefined;
+  return { scheme, domain: normaliseDomain(host.toLowerCase()), prefix };
+}
+
+/** The host the registry API is served from: Docker Hub's API lives on registry-1.docker.io. */
+export function apiOrigin(parsed: ParsedAddress): string {
+  const host = parsed.domain === DOCKER_HUB ? 'registry-1.docker.io' : parsed.domain;
+  return `${parsed.scheme}://${host}`;
+}
+
+/** The domain the Go image-cri-shim prints for an address (Docker Hub as index.docker.io). */
+export function displayDomain(registry: Registry): string {
+  return registry.domain === DOCKER_HUB ? 'index.docker.io' : registry.domain;
+}
+
+/** A short identity for logs and metric labels: never includes credentials. */
+export function registryLabel(registry: Registry): string {
+  return registry.prefix ? `${registry.domain}/${registry.prefix}` : registry.domain;
+}

@@ -1,0 +1,202 @@
+// Rewrite decisions: for an image, the highest-priority registry that really has it.
+// All candidates are probed at once; the decision is made as soon as every candidate above
+// the first "found" has answered. Concurrent lookups of one image share one decision, and
+// decisions are cached (LRU + TTL) until the config changes.
+
+import { LRUCache } from 'lru-cache';
+import type { ShimConfig } from '../config/types.js';
+import { log } from '../log.js';
+import { isTransient, type ProbeOutcome, type RegistryClient } from '../registry/client.js';
+import { manifestReference, parseReference, referenceString, type ImageReference } from '../registry/reference.js';
+import { registryLabel, type Registry } from '../registry/registry.js';
+import { candidates, orderRegistries, type Candidate } from './candidates.js';
+
+/** A decision made while a registry was unreachable is kept at most this long. */
+export const TRANSIENT_DECISION_TTL_MS = 30_000;
+
+export interface Attempt {
+  readonly candidate: Candidate;
+  /** Settles with the probe's answer; never rejects. */
+  readonly outcome: Promise<ProbeOutcome>;
+}
+
+export interface Decision {
+  /** The reference as the caller gave it. */
+  readonly image: string;
+  /** Parsed and normalised; undefined for image IDs and unparseable references. */
+  readonly ref: ImageReference | undefined;
+  /** Every candidate in trial order with its probe. */
+  readonly attempts: readonly Attempt[];
+  /** Index into `attempts` of the winner; -1 when none has the image. */
+  readonly winner: number;
+  /** Why there is no winner, or "" when there is one. */
+  readonly reason: string;
+  /** Some candidate above the winner (or any, when none won) could not be asked. */
+  readonly transient: boolean;
+  readonly decidedMs: number;
+}
+
+export function winnerOf(decision: Decision): Candidate | undefined {
+  return decision.winner >= 0 ? decision.attempts[decision.winner]!.candidate : undefined;
+}
+
+/** Candidates below `after` whose probe found the image, in trial order. */
+export async function availableAfter(decision: Decision, after: number): Promise<Candidate[]> {
+  const found: Candidate[] = [];
+  for (const attempt of decision.attempts.slice(after + 1)) {
+    if ((await attempt.outcome).status === 'found') found.push(attempt.candidate);
+  }
+  return found;
+}
+
+export interface CacheStats {
+  imageHits: number;
+  imageMisses: number;
+  domainHits: number;
+  domainMisses: number;
+  imageEvictions: number;
+  domainEvictions: number;
+  invalidations: number;
+}
+
+/** Everything derived from one config; replaced whole, so in-flight work keeps its own. */
+interface Snapshot {
+  readonly ordered: readonly Registry[];
+  readonly probeTimeoutMs: number;
+  readonly ttlMs: number;
+  readonly decisions: LRUCache<string, Decision> | undefined;
+  /** Source domain → label of the registry that last served an image of that domain. */
+  readonly domains: LRUCache<string, string> | undefined;
+  readonly inflight: Map<string, Promise<Decision>>;
+}
+
+export class RewriteEngine {
+  private snapshot: Snapshot;
+  readonly stats: CacheStats = {
+    imageHits: 0,
+    imageMisses: 0,
+    domainHits: 0,
+    domainMisses: 0,
+    imageEvictions: 0,
+    domainEvictions: 0,
+    invalidations: 0,
+  };
+
+  constructor(
+    private readonly client: RegistryClient,
+    config: ShimConfig,
+  ) {
+    this.snapshot = this.build(config);
+  }
+
+  /** Applies a new config: new registry order, new cache sizes and TTLs, caches emptied. */
+  configure(config: ShimConfig): void {
+    this.snapshot = this.build(config);
+    this.stats.invalidations++;
+    this.client.forgetCredentials();
+  }
+
+  registries(): readonly Registry[] {
+    return this.snapshot.ordered;
+  }
+
+  /** The decision for `image`, from the cache, a lookup already running, or fresh probes. */
+  decide(image: string, action: string): Promise<Decision> {
+    const snap = this.snapshot;
+    const parsed = parseReference(image);
+    if (!parsed.ok) return Promise.resolve(unparsed(image, parsed.reason));
+    const key = referenceString(parsed.ref);
+    const cached = snap.decisions?.get(key);
+    if (cached) {
+      this.stats.imageHits++;
+      if (cached.winner >= 0) logMatch(image, action, cached, 'debug');
+      return Promise.resolve(cached);
+    }
+    const running = snap.inflight.get(key);
+    if (running) return running;
+    this.stats.imageMisses++;
+    const pending = this.probeAll(snap, image, parsed.ref, action).finally(() => snap.inflight.delete(key));
+    snap.inflight.set(key, pending);
+    return pending;
+  }
+
+  private async probeAll(snap: Snapshot, image: string, ref: ImageReference, action: string): Promise<Decision> {
+    const started = performance.now();
+    const reference = manifestReference(ref);
+    const attempts: Attempt[] = candidates(ref, snap.ordered).map((candidate) => ({
+      candidate,
+      outcome: this.client.probe(candidate.registry, candidate.path, reference, snap.probeTimeoutMs),
+    }));
+    let winner = -1;
+    let transient = false;
+    for (let i = 0; i < attempts.length; i++) {
+      const attempt = attempts[i]!;
+      const outcome = await attempt.outcome;
+      if (outcome.status === 'found') {
+        winner = i;
+        break;
+      }
+      if (isTransient(outcome.status)) transient = true;
+      log.debug(
+        `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
+      );
+    }
+    const decision: Decision = {
+      image,
+      ref,
+      attempts,
+      winner,
+      reason: winner >= 0 ? '' : attempts.length ? 'no configured registry has the image' : 'no registries configured',
+      transient,
+      decidedMs: performance.now() - started,
+    };
+    if (winner >= 0) logMatch(image, action, decision, 'info');
+    else log.debug(`priority match: image=${image} action=${action} no registry found, using original (domain=${ref.domain})`);
+    this.remember(snap, ref, decision);
+    return decision;
+  }
+
+  private remember(snap: Snapshot, ref: ImageReference, decision: Decision): void {
+    if (snap.domains) {
+      if (snap.domains.has(ref.domain)) this.stats.domainHits++;
+      else this.stats.domainMisses++;
+      const won = winnerOf(decision);
+      if (won) snap.domains.set(ref.domain, registryLabel(won.registry));
+    }
+    const ttl = decision.transient ? Math.min(TRANSIENT_DECISION_TTL_MS, snap.ttlMs) : snap.ttlMs;
+    snap.decisions?.set(referenceString(ref), decision, { ttl });
+  }
+
+  private build(config: ShimConfig): Snapshot {
+    const size = config.cache.imageCacheSize;
+    const onEvict = (counter: 'imageEvictions' | 'domainEvictions') => (_v: unknown, _k: string, reason: string) => {
+      if (reason === 'evict') this.stats[counter]++;
+    };
+    return {
+      ordered: orderRegistries(config.registries),
+      probeTimeoutMs: config.probeTimeoutMs,
+      ttlMs: config.cache.imageCacheTtlMs,
+      decisions: size > 0 ? new LRUCache<string, Decision>({ max: size, ttl: config.cache.imageCacheTtlMs, dispose: onEvict('imageEvictions') }) : undefined,
+      domains:
+        size > 0
+          ? new LRUCache<string, string>({ max: Math.max(1, Math.floor(size / 10)), ttl: config.cache.domainCacheTtlMs, dispose: onEvict('domainEvictions') })
+          : undefined,
+      inflight: new Map(),
+    };
+  }
+}
+
+function unparsed(image: string, reason: string): Decision {
+  return { image, ref: undefined, attempts: [], winner: -1, reason, transient: false, decidedMs: 0 };
+}
+
+function logMatch(image: string, action: string, decision: Decision, level: 'info' | 'debug'): void {
+  const won = winnerOf(decision)!;
+  log[level](
+    `priority match: image=${image} action=${action} matched_registry=${registryLabel(won.registry)} priority=${won.registry.priority} result=${won.image}`,
+  );
+}
+
+export function formatCacheStats(s: CacheStats): string {
+  return `cache stats: image_hits=${s.imageHits} image_misses=${s.imageMisses} domain_hits=${s.domainHits} domain_misses=${s.domainMisses} image_evictions=${s.imageEvictions} domain_evictions=${s.domainEvictions} invalidations=${s.invalidations}`;
+}

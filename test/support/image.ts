@@ -1,0 +1,72 @@
+// Tiny OCI images built by the tests (one layer, one file) and pushed with skopeo.
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+function sha256(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+function writeBlob(layout: string, data: Buffer | string): { digest: string; size: number } {
+  const digest = sha256(data);
+  writeFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), data);
+  return { digest, size: Buffer.byteLength(data) };
+}
+
+/**
+ * Builds an OCI layout at `layout` holding one image tagged `tag` whose only file is
+ * /hello.txt with `content`. Different content gives a different image ID.
+ */
+export function buildImage(layout: string, content: string, tag = 'latest'): void {
+  const staging = join(layout, '..', `${tag}-rootfs-${process.pid}`);
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(staging, 'hello.txt'), content + '\n');
+  mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
+  const layerGz = execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '-czf', '-', '-C', staging, 'hello.txt']);
+  const layer = writeBlob(layout, layerGz);
+  const config = writeBlob(
+    layout,
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/hello.txt'] },
+      rootfs: { type: 'layers', diff_ids: [sha256(gunzipSync(layerGz))] },
+    }),
+  );
+  const manifest = writeBlob(
+    layout,
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+    }),
+  );
+  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const indexPath = join(layout, 'index.json');
+  let index: { schemaVersion: number; manifests: unknown[] } = { schemaVersion: 2, manifests: [] };
+  try {
+    index = JSON.parse(readFileSync(indexPath, 'utf8')) as typeof index;
+  } catch {
+    // new layout
+  }
+  index.manifests.push({
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    ...manifest,
+    annotations: { 'org.opencontainers.image.ref.name': tag },
+  });
+  writeFileSync(indexPath, JSON.stringify(index));
+}
+
+/** Pushes `layout:tag` to `dest` (host:port/repo:tag) over plain HTTP; returns the manifest digest. */
+export function pushImage(layout: string, tag: string, dest: string, creds?: string): string {
+  const digestFile = join(layout, '..', `digest-${process.pid}-${Date.now()}`);
+  const args = ['copy', '--quiet', '--dest-tls-verify=false', '--digestfile', digestFile];
+  if (creds) args.push('--dest-creds', creds);
+  args.push(`oci:${layout}:${tag}`, `docker://${dest}`);
+  execFileSync('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: join(layout, '..') } });
+  return readFileSync(digestFile, 'utf8').trim();
+}

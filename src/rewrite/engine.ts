@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import type { ShimConfig } from '../config/types.js';
 import { log } from '../log.js';
-import { isTransient, type ProbeOutcome, type RegistryClient } from '../registry/client.js';
+import { isTransient, type ProbeOutcome } from '../registry/client.js';
 import { manifestReference, parseReference, referenceString, type ImageReference } from '../registry/reference.js';
 import { registryLabel, type Registry } from '../registry/registry.js';
 import { candidates, orderRegistries, type Candidate } from './candidates.js';
@@ -70,6 +70,12 @@ interface Snapshot {
   readonly inflight: Map<string, Promise<Decision>>;
 }
 
+/** What the engine needs of a registry client (RegistryClient; a fake in unit tests). */
+export interface Prober {
+  probe(registry: Registry, path: string, reference: string, timeoutMs: number): Promise<ProbeOutcome>;
+  forgetCredentials(): void;
+}
+
 export class RewriteEngine {
   private snapshot: Snapshot;
   readonly stats: CacheStats = {
@@ -83,7 +89,7 @@ export class RewriteEngine {
   };
 
   constructor(
-    private readonly client: RegistryClient,
+    private readonly client: Prober,
     config: ShimConfig,
   ) {
     this.snapshot = this.build(config);

@@ -1,6 +1,7 @@
 // Tiny OCI images built by the tests (one layer, one file) and pushed with skopeo.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ function writeBlob(layout: string, data: Buffer | string): { digest: string; siz
  * Builds an OCI layout at `layout` holding one image tagged `tag` whose only file is
  * /hello.txt with `content`. Different content gives a different image ID.
  */
-export function buildImage(layout: string, content: string, tag = 'latest'): void {
+export function buildImage(layout: string, content: string, tag = 'latest'): { imageId: string } {
   const staging = join(layout, '..', `${tag}-rootfs-${process.pid}`);
   mkdirSync(staging, { recursive: true });
   writeFileSync(join(staging, 'hello.txt'), content + '\n');
@@ -59,14 +60,18 @@ export function buildImage(layout: string, content: string, tag = 'latest'): voi
     annotations: { 'org.opencontainers.image.ref.name': tag },
   });
   writeFileSync(indexPath, JSON.stringify(index));
+  return { imageId: config.digest };
 }
 
-/** Pushes `layout:tag` to `dest` (host:port/repo:tag) over plain HTTP; returns the manifest digest. */
-export function pushImage(layout: string, tag: string, dest: string, creds?: string): string {
+/**
+ * Pushes `layout:tag` to `dest` (host:port/repo:tag) over plain HTTP; returns the manifest digest.
+ * Asynchronous: the token issuer answering skopeo may live in this very process.
+ */
+export async function pushImage(layout: string, tag: string, dest: string, creds?: string): Promise<string> {
   const digestFile = join(layout, '..', `digest-${process.pid}-${Date.now()}`);
   const args = ['copy', '--quiet', '--dest-tls-verify=false', '--digestfile', digestFile];
   if (creds) args.push('--dest-creds', creds);
   args.push(`oci:${layout}:${tag}`, `docker://${dest}`);
-  execFileSync('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: join(layout, '..') } });
+  await promisify(execFile)('skopeo', args, { env: { ...process.env, HOME: join(layout, '..') } });
   return readFileSync(digestFile, 'utf8').trim();
 }

@@ -1,0 +1,61 @@
+// A real containerd (Debian package, CRI v1 and v1alpha2) with its own root, state and socket
+// in a temp dir, snapshotter "native", and hosts.toml entries for the test registries (HTTP).
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startProc, waitForSocket, type Proc } from './procs.js';
+
+export interface TestContainerd {
+  readonly socket: string;
+  readonly dir: string;
+  /** Lets containerd pull from `host` (host:port) over plain HTTP. */
+  allowHttpRegistry(host: string): void;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export async function startContainerd(dir: string): Promise<TestContainerd> {
+  mkdirSync(join(dir, 'certs.d'), { recursive: true });
+  const socket = join(dir, 'containerd.sock');
+  const config = join(dir, 'config.toml');
+  writeFileSync(
+    config,
+    `version = 2
+root = "${join(dir, 'root')}"
+state = "${join(dir, 'state')}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.overlayfs", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "${socket}"
+[ttrpc]
+  address = "${socket}.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_cgroup = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${join(dir, 'certs.d')}"
+`,
+  );
+  let proc: Proc | undefined;
+  const start = async () => {
+    proc = startProc('containerd', ['--config', config], { logFile: join(dir, 'containerd.log') });
+    await waitForSocket(socket, 30_000);
+  };
+  await start();
+  return {
+    socket,
+    dir,
+    allowHttpRegistry(host) {
+      mkdirSync(join(dir, 'certs.d', host), { recursive: true });
+      writeFileSync(join(dir, 'certs.d', host, 'hosts.toml'), `server = "http://${host}"\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    },
+    start,
+    stop: async () => {
+      await proc?.stop(10_000);
+    },
+    kill9: async () => {
+      await proc?.kill9();
+    },
+  };
+}

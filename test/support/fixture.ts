@@ -1,0 +1,123 @@
+// The shared end-to-end world: one containerd, three registries (htpasswd A and B, token C),
+// one registry that answers manifests but cannot serve the image (D: a blob deleted), a closed
+// port, a server that accepts and never answers, and one that answers garbage.
+
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { startContainerd, type TestContainerd } from './containerd.js';
+import { buildImage, pushImage } from './image.js';
+import { freePort, tempDir } from './procs.js';
+import { startRegistry, startTokenIssuer, type TestRegistry, type TokenIssuer } from './registry.js';
+
+export interface World {
+  readonly dir: string;
+  readonly containerd: TestContainerd;
+  readonly a: TestRegistry;
+  readonly b: TestRegistry;
+  readonly c: TestRegistry;
+  readonly d: TestRegistry;
+  readonly issuer: TokenIssuer;
+  /** 127.0.0.1:PORT with nothing listening. */
+  readonly downHost: string;
+  /** Accepts connections and never answers. */
+  readonly hangHost: string;
+  /** Answers every request with bytes that are not HTTP. */
+  readonly garbageHost: string;
+  /** Image IDs of app:v1 as pushed to each registry (different content each). */
+  readonly appId: Record<'a' | 'b' | 'c' | 'd', string>;
+  readonly onlyCId: string;
+  readonly digested: { digest: string; id: string };
+  /** Passwords that must never appear in shim output. */
+  readonly secrets: string[];
+  teardown(): Promise<void>;
+}
+
+function rawServer(onConnection: (socket: net.Socket) => void): Promise<{ host: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        host: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      }),
+    ),
+  );
+}
+
+export async function createWorld(): Promise<World> {
+  const tmp = tempDir('e2e');
+  const dir = tmp.path;
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const containerd = await startContainerd(join(dir, 'containerd'));
+    cleanups.push(() => containerd.stop());
+    const issuer = await startTokenIssuer(join(dir, 'issuer'), 'carol', 'carol-token-pass', 'test-registry');
+    cleanups.push(() => issuer.stop());
+    const a = await startRegistry(join(dir, 'a'), 'htpasswd', { user: 'alice', password: 'alice-secret-pass' });
+    cleanups.push(() => a.stop());
+    const b = await startRegistry(join(dir, 'b'), 'htpasswd', { user: 'bob', password: 'bob-secret-pass' });
+    cleanups.push(() => b.stop());
+    const c = await startRegistry(join(dir, 'c'), 'token', { user: 'carol', password: 'carol-token-pass', issuer });
+    cleanups.push(() => c.stop());
+    const d = await startRegistry(join(dir, 'd'), 'none');
+    cleanups.push(() => d.stop());
+    for (const r of [a, b, c, d]) containerd.allowHttpRegistry(r.host);
+
+    const hang = await rawServer(() => {});
+    cleanups.push(() => hang.close());
+    const garbage = await rawServer((s) => s.end('\x00\x01garbage that is not HTTP\r\n\r\n'));
+    cleanups.push(() => garbage.close());
+
+    const images = join(dir, 'images');
+    mkdirSync(images, { recursive: true });
+    const appId = {} as Record<'a' | 'b' | 'c' | 'd', string>;
+    for (const [name, reg] of [['a', a], ['b', b], ['c', c], ['d', d]] as const) {
+      const layout = join(images, `app-${name}`);
+      appId[name] = buildImage(layout, `app served by registry ${name}`, 'v1').imageId;
+      await pushImage(layout, 'v1', `${reg.host}/library/app:v1`, reg.creds);
+    }
+    d.deleteBlob(appId.d);
+    const onlyC = join(images, 'only-c');
+    const onlyCId = buildImage(onlyC, 'only in the token registry', 'v1').imageId;
+    await pushImage(onlyC, 'v1', `${c.host}/library/only-c:v1`, c.creds);
+    const digestedLayout = join(images, 'digested');
+    const digestedId = buildImage(digestedLayout, 'pulled by digest', 'v1').imageId;
+    const digest = await pushImage(digestedLayout, 'v1', `${b.host}/team/digested:v1`, b.creds);
+
+    return {
+      dir,
+      containerd,
+      a,
+      b,
+      c,
+      d,
+      issuer,
+      downHost: `127.0.0.1:${await freePort()}`,
+      hangHost: hang.host,
+      garbageHost: garbage.host,
+      appId,
+      onlyCId,
+      digested: { digest, id: digestedId },
+      secrets: [a.password, b.password, c.password],
+      async teardown() {
+        for (const fn of cleanups.reverse()) await fn().catch(() => {});
+        tmp.remove();
+      },
+    };
+  } catch (e) {
+    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+    tmp.remove();
+    throw e;
+  }
+}

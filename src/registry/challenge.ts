@@ -37,7 +37,8 @@ export function parseChallenges(header: string): Challenge[] {
         }
         rest = rest.slice(i + 1);
       } else {
-        value = TOKEN.exec(rest)?.[0] ?? '';
+        // Unquoted: up to the next comma or space (servers send bare URLs here).
+        value = /^[^\s,]*/.exec(rest)![0];
         rest = rest.slice(value.length);
       }
       current.params[word.toLowerCase()] = value;

@@ -1,0 +1,146 @@
+// The probe against small HTTP servers that play registry behaviours the real one can't be
+// made to show on demand (HEAD refused, garbage challenges, hangs, 500s).
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { parseConfigText } from '../../src/config/load.js';
+import { MANIFEST_ACCEPT, RegistryClient } from '../../src/registry/client.js';
+import type { Registry } from '../../src/registry/registry.js';
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, origin: string) => void;
+const servers: http.Server[] = [];
+
+async function serve(handler: Handler): Promise<{ origin: string; host: string; requests: http.IncomingMessage[] }> {
+  const requests: http.IncomingMessage[] = [];
+  let origin = '';
+  const server = http.createServer((req, res) => {
+    requests.push(req);
+    handler(req, res, origin);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `http://${host}`;
+  return { origin, host, requests };
+}
+
+function registry(host: string, auth = ''): Registry {
+  return parseConfigText(`address: http://${host}\n${auth ? `auth: ${auth}\n` : ''}`, 'test', {}).config.registries[0]!;
+}
+
+after(() => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+describe('RegistryClient.probe', () => {
+  it('sends HEAD with the manifest media types and reads 200 / 404', async () => {
+    const srv = await serve((req, res) => res.writeHead(req.url === '/v2/library/nginx/manifests/1.25' ? 200 : 404).end());
+    const client = new RegistryClient();
+    assert.equal((await client.probe(registry(srv.host), 'library/nginx', '1.25', 1000)).status, 'found');
+    assert.equal((await client.probe(registry(srv.host), 'library/nginx', 'nope', 1000)).status, 'not_found');
+    assert.equal(srv.requests[0]!.method, 'HEAD');
+    assert.equal(srv.requests[0]!.headers.accept, MANIFEST_ACCEPT);
+    await client.close();
+  });
+
+  it('falls back to GET when HEAD is refused, and remembers it', async () => {
+    const srv = await serve((req, res) => res.writeHead(req.method === 'HEAD' ? 405 : 200).end('{}'));
+    const client = new RegistryClient();
+    assert.equal((await client.probe(registry(srv.host), 'a/b', 'v1', 1000)).status, 'found');
+    assert.equal((await client.probe(registry(srv.host), 'a/b', 'v2', 1000)).status, 'found');
+    assert.deepEqual(srv.requests.map((r) => r.method), ['HEAD', 'GET', 'GET']);
+    await client.close();
+  });
+
+  it('answers a Basic challenge with the credentials, then sends them up front', async () => {
+    const expected = `Basic ${Buffer.from('u:p').toString('base64')}`;
+    const srv = await serve((req, res) => {
+      if (req.headers.authorization === expected) res.writeHead(200).end();
+      else res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+    });
+    const client = new RegistryClient();
+    assert.equal((await client.probe(registry(srv.host, 'u:p'), 'a', 'v', 1000)).status, 'found');
+    assert.equal((await client.probe(registry(srv.host, 'u:p'), 'a', 'w', 1000)).status, 'found');
+    assert.equal(srv.requests.length, 3, 'one challenge, then credentials up front');
+    assert.equal((await client.probe(registry(srv.host, 'u:wrong'), 'a', 'v', 1000)).status, 'unauthorized');
+    assert.equal((await new RegistryClient().probe(registry(srv.host), 'a', 'v', 1000)).status, 'unauthorized', 'no credentials');
+    await client.close();
+  });
+
+  it('follows the Bearer token flow and caches the token per scope', async () => {
+    let tokens = 0;
+    const srv = await serve((req, res, origin) => {
+      const url = new URL(req.url!, origin);
+      if (url.pathname === '/token') {
+        tokens++;
+        assert.equal(url.searchParams.get('service'), 'svc');
+        assert.equal(req.headers.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
+        res.writeHead(200).end(JSON.stringify({ token: `tok-${url.searchParams.get('scope')}`, expires_in: 300 }));
+      } else if (req.headers.authorization === `Bearer tok-repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull`) {
+        res.writeHead(200).end();
+      } else {
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${origin}/token",service="svc",scope="repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull"` }).end();
+      }
+    });
+    const client = new RegistryClient();
+    const reg = registry(srv.host, 'u:p');
+    assert.equal((await client.probe(reg, 'lib/a', 'v1', 1000)).status, 'found');
+    assert.equal((await client.probe(reg, 'lib/a', 'v2', 1000)).status, 'found');
+    assert.equal(tokens, 1, 'token reused for the same scope');
+    assert.equal((await client.probe(reg, 'lib/b', 'v1', 1000)).status, 'found');
+    assert.equal(tokens, 2, 'new scope, new token');
+    client.forgetCredentials();
+    assert.equal((await client.probe(reg, 'lib/a', 'v1', 1000)).status, 'found');
+    assert.equal(tokens, 3);
+    await client.close();
+  });
+
+  const faults: [string, Handler, string][] = [
+    ['a 500', (_q, s) => s.writeHead(500).end(), 'bad_response'],
+    ['a malformed challenge', (_q, s) => s.writeHead(401, { 'www-authenticate': '"""' }).end(), 'bad_response'],
+    ['a token realm that is not a URL', (_q, s) => s.writeHead(401, { 'www-authenticate': 'Bearer realm="::nope"' }).end(), 'bad_response'],
+    [
+      'a token endpoint answering garbage',
+      (q, s, o) => (q.url!.startsWith('/token') ? s.writeHead(200).end('not json') : s.writeHead(401, { 'www-authenticate': `Bearer realm="${o}/token"` }).end()),
+      'bad_response',
+    ],
+    ['a connection closed mid-answer', (q) => q.socket.destroy(), 'unreachable'],
+    ['a registry that never answers', () => {}, 'timeout'],
+  ];
+  for (const [name, handler, status] of faults) {
+    it(`reports ${name} as ${status}, within the timeout`, async () => {
+      const srv = await serve(handler);
+      const client = new RegistryClient();
+      const started = performance.now();
+      const outcome = await client.probe(registry(srv.host, 'u:p'), 'a', 'v', 300);
+      assert.equal(outcome.status, status, outcome.detail);
+      assert.ok(performance.now() - started < 1000);
+      assert.ok(!outcome.detail.includes('u:p'));
+      await client.close();
+    });
+  }
+
+  it('reports a closed port as unreachable', async () => {
+    const srv = await serve((_q, s) => s.end());
+    const host = srv.host;
+    await new Promise<void>((r) => servers.pop()!.close(() => r()));
+    const outcome = await new RegistryClient().probe(registry(host), 'a', 'v', 1000);
+    assert.equal(outcome.status, 'unreachable');
+  });
+
+  it('keeps at most connectionsPerOrigin sockets open under a burst', async () => {
+    const srv = await serve((_q, s) => setTimeout(() => s.writeHead(200).end(), 10));
+    const client = new RegistryClient({ connectionsPerOrigin: 4 });
+    const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 5000)));
+    assert.ok(outcomes.every((o) => o.status === 'found'));
+    const ports = new Set(srv.requests.map((r) => r.socket.remotePort));
+    assert.ok(ports.size <= 4, `${ports.size} connections used`);
+    assert.ok(client.openConnections() <= 4);
+    await client.close();
+  });
+});

@@ -69,7 +69,7 @@ export function buildImage(layout: string, content: string, tag = 'latest'): { i
  */
 export async function pushImage(layout: string, tag: string, dest: string, creds?: string): Promise<string> {
   const digestFile = join(layout, '..', `digest-${process.pid}-${Date.now()}`);
-  const args = ['copy', '--quiet', '--dest-tls-verify=false', '--digestfile', digestFile];
+  const args = ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', '--digestfile', digestFile];
   if (creds) args.push('--dest-creds', creds);
   args.push(`oci:${layout}:${tag}`, `docker://${dest}`);
   await promisify(execFile)('skopeo', args, { env: { ...process.env, HOME: join(layout, '..') } });

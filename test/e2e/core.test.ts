@@ -1,7 +1,7 @@
 // End to end: the built CLI between a CRI client and real containerd, with real registries.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { CriClient } from '../support/cri-client.js';
@@ -248,6 +248,27 @@ describe('pass-through', () => {
     cri.close();
     assert.equal(await shim.stop(), 0);
     assert.ok(!existsSync(shim.socket));
+  });
+});
+
+describe('the socket', () => {
+  it('is 0660, refuses a second shim on a live socket, and replaces a stale one', async () => {
+    const { shim, dir } = await shimWith((d) => yaml(w, d, { host: w.a.host, creds: w.a.creds }, [], 'cache:\n  statsLogInterval: 200ms'));
+    assert.equal(statSync(shim.socket).mode & 0o777, 0o660);
+    await shim.waitForLog(/cache stats: image_hits=0 image_misses=0 domain_hits=0 domain_misses=0 image_evictions=0 domain_evictions=0 invalidations=0/);
+
+    const second = startProc(process.execPath, [CLI, '--file', shim.configFile]);
+    assert.equal(await second.exited(), 1);
+    assert.match(second.output(), /socket already in use/);
+
+    // A crash leaves the socket file behind: the next start removes it and serves.
+    await shim.proc.kill9();
+    running.pop();
+    assert.ok(existsSync(shim.socket), 'stale socket left by kill -9');
+    const again = await startShim(dir, readFileSync(shim.configFile, 'utf8'));
+    const cri = new CriClient(again.socket);
+    running.push({ shim: again, clients: [cri] });
+    assert.equal((await cri.version()).runtime_name, 'containerd');
   });
 });
 

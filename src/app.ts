@@ -1,13 +1,12 @@
 // The one place that wires the pieces together:
-// config → registry set → rewrite decisions → CRI handlers, plus the reload loop and signals.
+// config → registry set → rewrite decisions → CRI handlers, with the live config feeding them.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { loadConfigFile, logConfigSummary, parseConfigText } from './config/load.js';
-import type { ShimConfig } from './config/types.js';
+import { logConfigSummary } from './config/load.js';
 import { detectRuntimeSocket } from './cri/runtime-socket.js';
 import { CriServer } from './cri/server.js';
 import { RuntimeConnection } from './cri/upstream.js';
+import { LiveConfig } from './live-config.js';
 import { log, setDebug } from './log.js';
 import { RegistryClient } from './registry/client.js';
 import { formatCacheStats, RewriteEngine } from './rewrite/engine.js';
@@ -18,17 +17,32 @@ const DRAIN_MS = 10_000;
 export interface Shim {
   readonly server: CriServer;
   readonly engine: RewriteEngine;
-  current(): ShimConfig;
-  /** Re-reads the config file and applies it when it changed and is valid. */
-  reload(): Promise<void>;
+  readonly live: LiveConfig;
   stop(): Promise<void>;
 }
 
 export async function startShim(configPath: string): Promise<Shim> {
-  const loaded = await loadConfigFile(configPath);
-  let config = loaded.config;
-  let lastText = loaded.text;
-  loaded.warnings.forEach((w) => log.warn(w));
+  let engine: RewriteEngine | undefined;
+  let statsTimer: NodeJS.Timeout | undefined;
+  const scheduleStats = () => {
+    clearInterval(statsTimer);
+    const cache = live.current().cache;
+    if (!engine || cache.disableStats || cache.statsLogIntervalMs <= 0) return;
+    statsTimer = setInterval(() => log.info(formatCacheStats(engine!.stats)), cache.statsLogIntervalMs);
+    statsTimer.unref();
+  };
+  const live = new LiveConfig({
+    path: configPath,
+    onApply: (next) => {
+      setDebug(next.debug);
+      logConfigSummary(next);
+      engine?.configure(next);
+      scheduleStats();
+    },
+  });
+
+  const { config, warnings } = await live.start();
+  warnings.forEach((w) => log.warn(w));
   setDebug(config.debug);
   logConfigSummary(config);
 
@@ -41,70 +55,26 @@ export async function startShim(configPath: string): Promise<Shim> {
     await conn.waitReady(config.timeoutMs, () => log.info(`waiting for runtime at ${runtimeSocket}`));
   }
   const client = new RegistryClient();
-  const engine = new RewriteEngine(client, config);
+  engine = new RewriteEngine(client, config);
   const server = new CriServer({
     socketPath: config.shimSocket,
     runtimeSocketPath: runtimeSocket,
     conn,
     engine,
-    settings: () => ({ timeoutMs: config.timeoutMs, fallback: config.fallback }),
+    settings: () => live.current(),
   });
   await server.listen();
   log.info(`image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket}`);
-
-  let statsTimer: NodeJS.Timeout | undefined;
-  let reloadTimer: NodeJS.Timeout | undefined;
-  const schedule = () => {
-    clearInterval(statsTimer);
-    if (!config.cache.disableStats && config.cache.statsLogIntervalMs > 0) {
-      statsTimer = setInterval(() => log.info(formatCacheStats(engine.stats)), config.cache.statsLogIntervalMs);
-      statsTimer.unref();
-    }
-    clearTimeout(reloadTimer);
-    reloadTimer = setTimeout(() => void reload().finally(schedule), config.reloadIntervalMs);
-    reloadTimer.unref();
-  };
-
-  const apply = (next: ShimConfig) => {
-    if (next.shimSocket !== config.shimSocket || (next.criSocket ?? runtimeSocket) !== runtimeSocket) {
-      log.warn('changes to "shim" and "cri" apply at the next restart');
-    }
-    config = next;
-    setDebug(next.debug);
-    engine.configure(next);
-    logConfigSummary(next);
-  };
-
-  const reload = async () => {
-    let text: string;
-    try {
-      text = await readFile(configPath, 'utf8');
-    } catch (e) {
-      log.error(`cannot read ${configPath}: ${(e as Error).message}; keeping the running configuration`);
-      return;
-    }
-    if (text === lastText) return;
-    try {
-      const next = parseConfigText(text, configPath);
-      next.warnings.forEach((w) => log.warn(w));
-      lastText = text;
-      apply(next.config);
-      log.info(`reloaded shim auth configuration from ${configPath}`);
-    } catch (e) {
-      lastText = text;
-      log.error(`${(e as Error).message}; keeping the running configuration`);
-    }
-  };
-  schedule();
+  scheduleStats();
+  live.follow();
 
   return {
     server,
     engine,
-    current: () => config,
-    reload,
+    live,
     async stop() {
+      live.stop();
       clearInterval(statsTimer);
-      clearTimeout(reloadTimer);
       await server.close(DRAIN_MS);
       conn.close();
       await client.close();

@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGHUP', () => void shim.reload());
+    process.on('SIGHUP', () => void shim.live.reload());
   });
   return 0;
 }

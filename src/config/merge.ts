@@ -1,0 +1,56 @@
+// Merges the ConfigMap's fields into the local config file (SPEC §5):
+//
+//   | ConfigMap field                              | not set    | set                          |
+//   |----------------------------------------------|------------|------------------------------|
+//   | sealos.address, sealos.auth                  | keep local | use ConfigMap                |
+//   | offlinePriority                              | keep local | use ConfigMap                |
+//   | registries (with priority)                   | keep local | replace the local list whole |
+//   | debug, force, timeout, reloadInterval        | keep local | use ConfigMap                |
+//   | cache.* (each field on its own)              | keep local | use ConfigMap                |
+//
+// The file is edited as a YAML document, so the operator's comments and key order survive;
+// only keys whose value really changes are touched.
+
+import { isDeepStrictEqual } from 'node:util';
+import { parseDocument, type Document } from 'yaml';
+import type { ConfigMapFields, ConfigMapRegistry } from './configmap.js';
+
+export interface MergeResult {
+  /** The new file text; equal to the input when nothing changed. */
+  readonly text: string;
+  readonly changed: boolean;
+}
+
+function registryEntry(r: ConfigMapRegistry): Record<string, unknown> {
+  const entry: Record<string, unknown> = { address: r.address };
+  if (r.auth !== undefined) entry.auth = r.auth;
+  if (r.priority !== undefined) entry.priority = r.priority;
+  if (r.insecureSkipVerify !== undefined) entry.insecureSkipVerify = r.insecureSkipVerify;
+  if (r.caFile !== undefined) entry.caFile = r.caFile;
+  return entry;
+}
+
+export function mergeConfigMap(localText: string, fields: ConfigMapFields): MergeResult {
+  const doc: Document = parseDocument(localText);
+  let changed = false;
+  const set = (path: string[], value: unknown) => {
+    if (value === undefined) return;
+    const current: unknown = doc.getIn(path, false);
+    const currentJs = current && typeof current === 'object' && 'toJSON' in current ? (current as { toJSON(): unknown }).toJSON() : current;
+    if (isDeepStrictEqual(currentJs, value)) return;
+    doc.setIn(path, doc.createNode(value));
+    changed = true;
+  };
+
+  set(['address'], fields.address);
+  set(['auth'], fields.auth);
+  set(['offlinePriority'], fields.offlinePriority);
+  set(['registries'], fields.registries?.map(registryEntry));
+  set(['debug'], fields.debug);
+  set(['force'], fields.force);
+  set(['timeout'], fields.timeout);
+  set(['reloadInterval'], fields.reloadInterval);
+  for (const [key, value] of Object.entries(fields.cache ?? {})) set(['cache', key], value);
+
+  return changed ? { text: doc.toString(), changed } : { text: localText, changed };
+}

@@ -1,0 +1,49 @@
+// ConfigMap → local file: parse, merge, validate the result, write atomically when it differs.
+
+import { readFile } from 'node:fs/promises';
+import { log } from '../log.js';
+import { CONFIGMAP_SOURCE, parseConfigMapData, type ConfigMapFields } from './configmap.js';
+import { parseConfigText } from './load.js';
+import { mergeConfigMap } from './merge.js';
+import { writeFileAtomic } from './write.js';
+
+export type SyncResult = 'written' | 'unchanged' | 'invalid';
+
+function logFields(fields: ConfigMapFields, level: 'info' | 'debug'): void {
+  if (fields.offlinePriority !== undefined) log[level](`configmap: synced offlinePriority=${fields.offlinePriority}`);
+  for (const r of fields.registries ?? []) log[level](`configmap: syncing registry ${r.address} with priority=${r.priority ?? 0}`);
+  if (fields.registries) log[level](`configmap: merged ${fields.registries.length} registries into config`);
+}
+
+/**
+ * Merges the ConfigMap's `registries.yaml` into the file at `path`. Nothing is written when the
+ * content is unparseable or the merged file would not be a valid config.
+ */
+export async function syncConfigMapIntoFile(path: string, data: string, env: NodeJS.ProcessEnv = process.env): Promise<SyncResult> {
+  let parsed: ReturnType<typeof parseConfigMapData>;
+  try {
+    parsed = parseConfigMapData(data);
+  } catch (e) {
+    log.warn(`${(e as Error).message}; nothing written`);
+    return 'invalid';
+  }
+  parsed.warnings.forEach((w) => log.warn(w));
+  const local = await readFile(path, 'utf8').catch(() => '');
+  const merged = mergeConfigMap(local, parsed.fields);
+  if (!merged.changed) {
+    logFields(parsed.fields, 'debug');
+    log.debug('syncing image-cri-shim config from ConfigMap completed');
+    return 'unchanged';
+  }
+  try {
+    parseConfigText(merged.text, `${path} (merged with ${CONFIGMAP_SOURCE})`, env);
+  } catch (e) {
+    log.warn(`${(e as Error).message}; nothing written`);
+    return 'invalid';
+  }
+  logFields(parsed.fields, 'info');
+  await writeFileAtomic(path, merged.text);
+  log.info(`synced image-cri-shim config from ConfigMap into ${path}`);
+  log.info('syncing image-cri-shim config from ConfigMap completed');
+  return 'written';
+}

@@ -1,0 +1,173 @@
+// Follows one ConfigMap with a watch instead of polling: LIST once (field selector on the
+// name), then WATCH from that resourceVersion, resuming from the last version seen when the
+// connection ends, re-listing when the version has expired (410 Gone), and retrying with
+// backoff up to the poll interval while the API server cannot be reached. At steady state
+// that is one long-lived request per watch timeout (about 1–2 an hour) instead of a GET per
+// reload interval.
+
+import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { log } from '../log.js';
+
+export interface ConfigMapSourceOptions {
+  readonly namespace: string;
+  readonly name: string;
+  readonly key: string;
+  /** Called when the key's content changes; undefined when the ConfigMap or key is gone. */
+  readonly onChange: (data: string | undefined) => Promise<void>;
+  /** Longest wait between retries while the watch is down (the slow poll). */
+  readonly pollIntervalMs: () => number;
+  /** Server-side lifetime of one watch request. */
+  readonly watchTimeoutSeconds?: () => number;
+  /** Bound on the start-up LIST. */
+  readonly listTimeoutMs?: number;
+}
+
+const INITIAL_BACKOFF_MS = 500;
+/** A watch that ends sooner than this without events counts as a failure (no busy loop). */
+const MIN_HEALTHY_WATCH_MS = 1000;
+
+class Gone extends Error {}
+
+export class ConfigMapSource {
+  /** API requests made (LIST + WATCH), for the steady-state figure. */
+  requests = 0;
+  private readonly api: CoreV1Api;
+  private readonly watcher: Watch;
+  private resourceVersion: string | undefined;
+  private last: string | undefined | null = null; // null: nothing delivered yet
+  private stopped = false;
+  private abort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private watching = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly options: ConfigMapSourceOptions,
+  ) {
+    this.api = kc.makeApiClient(CoreV1Api);
+    this.watcher = new Watch(kc);
+  }
+
+  /** True while a watch is established. */
+  healthy(): boolean {
+    return this.watching;
+  }
+
+  /** One LIST: the current content (undefined when missing). Throws when the API cannot be asked. */
+  async current(): Promise<string | undefined> {
+    this.requests++;
+    const list = this.api.listNamespacedConfigMap({ namespace: this.options.namespace, fieldSelector: `metadata.name=${this.options.name}` });
+    const timeout = this.options.listTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      list,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from the API server within ${timeout}ms`)), timeout);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.resourceVersion = result.metadata?.resourceVersion;
+    return this.dataOf(result.items.find((cm) => cm.metadata?.name === this.options.name));
+  }
+
+  /** Records content already applied (at start-up), so it is not delivered twice. */
+  seen(data: string | undefined): void {
+    this.last = data;
+  }
+
+  /** Runs until stop(): watch, resume, re-list, back off. */
+  async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (this.resourceVersion === undefined) await this.deliver(await this.current());
+        const started = Date.now();
+        const events = await this.watchOnce(this.resourceVersion!);
+        if (events === 0 && Date.now() - started < MIN_HEALTHY_WATCH_MS) throw new Error('watch closed at once');
+        failures = 0;
+      } catch (e) {
+        if (this.stopped) break;
+        if (e instanceof Gone) {
+          log.debug(`configmap: resourceVersion ${this.resourceVersion} expired; listing again`);
+          this.resourceVersion = undefined;
+          continue;
+        }
+        failures++;
+        const delay = Math.min(this.options.pollIntervalMs(), INITIAL_BACKOFF_MS * 2 ** (failures - 1));
+        log.debug(`configmap: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); retrying in ${delay}ms`);
+        // After a failure, list again: the watch may have missed changes while it was down.
+        this.resourceVersion = undefined;
+        await this.pause(delay);
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+    this.wake?.();
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private dataOf(cm: V1ConfigMap | undefined): string | undefined {
+    return cm?.data?.[this.options.key];
+  }
+
+  private async deliver(data: string | undefined): Promise<void> {
+    if (data === this.last) return;
+    this.last = data;
+    await this.options.onChange(data);
+  }
+
+  /** One watch request; resolves with the number of events when it ends normally. */
+  private watchOnce(resourceVersion: string): Promise<number> {
+    const path = `/api/v1/namespaces/${this.options.namespace}/configmaps`;
+    const timeoutSeconds = this.options.watchTimeoutSeconds?.() ?? 1800 + Math.floor(Math.random() * 1200);
+    this.requests++;
+    return new Promise((resolve, reject) => {
+      let events = 0;
+      let gone = false;
+      let chain = Promise.resolve();
+      let ended = false;
+      const onEvent = (type: string, obj: V1ConfigMap & { code?: number }) => {
+        events++;
+        if (type === 'ERROR') {
+          if (obj.code === 410) gone = true;
+          this.abort?.abort();
+          return;
+        }
+        const rv = obj.metadata?.resourceVersion;
+        if (rv) this.resourceVersion = rv;
+        if (type === 'BOOKMARK' || obj.metadata?.name !== this.options.name) return;
+        const data = type === 'DELETED' ? undefined : this.dataOf(obj);
+        chain = chain.then(() => this.deliver(data)).catch((e: Error) => log.error(`configmap: applying change failed: ${e.message}`));
+      };
+      const done = (err: unknown) => {
+        ended = true;
+        this.watching = false;
+        void chain.then(() => {
+          const status = (err as { statusCode?: number } | null)?.statusCode;
+          if (gone || status === 410) reject(new Gone());
+          else if (err && !this.stopped && (err as Error).name !== 'AbortError') reject(err as Error);
+          else resolve(events);
+        });
+      };
+      this.watcher
+        .watch(path, { fieldSelector: `metadata.name=${this.options.name}`, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, onEvent, done)
+        .then((controller) => {
+          // Resolved once the server answered 200: the watch is established.
+          this.abort = controller;
+          if (!ended) this.watching = true;
+          if (this.stopped) controller.abort();
+        }, reject);
+    });
+  }
+}

@@ -1,0 +1,177 @@
+// Keeps the running configuration current: the ConfigMap (watched) is merged into the local
+// file, and the file is re-read every reloadInterval, on SIGHUP and when it changes on disk.
+// A new config is applied only when its content changed and it is valid; an invalid one is
+// logged and the last good configuration stays in force.
+
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CONFIGMAP_SOURCE } from './config/configmap.js';
+import { loadConfigFile, parseConfigText } from './config/load.js';
+import { syncConfigMapIntoFile } from './config/sync.js';
+import type { ShimConfig } from './config/types.js';
+import { discoverCluster } from './kube/cluster.js';
+import { ConfigMapSource } from './kube/configmap-source.js';
+import { log } from './log.js';
+
+/** Coalesces bursts of file events (editors write in several steps). */
+const FILE_EVENT_DEBOUNCE_MS = 100;
+
+export interface LiveConfigOptions {
+  readonly path: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Called with each new valid configuration (not with the first one). */
+  readonly onApply: (config: ShimConfig) => void;
+  /** Called when a reload was refused or a ConfigMap sync failed. */
+  readonly onReloadFailure?: () => void;
+}
+
+export class LiveConfig {
+  private config!: ShimConfig;
+  private text = '';
+  private source: ConfigMapSource | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private fileWatcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly options: LiveConfigOptions) {}
+
+  current(): ShimConfig {
+    return this.config;
+  }
+
+  /** The ConfigMap follower, when a cluster was found. */
+  configMapSource(): ConfigMapSource | undefined {
+    return this.source;
+  }
+
+  /**
+   * Syncs from the ConfigMap once (so the first config already includes it), then loads the
+   * file. Throws when the file is invalid: the shim must not start on a bad config.
+   */
+  async start(): Promise<{ config: ShimConfig; warnings: string[] }> {
+    await this.connectConfigMap();
+    const loaded = await loadConfigFile(this.options.path, this.env);
+    this.config = loaded.config;
+    this.text = loaded.text;
+    return loaded;
+  }
+
+  /** Begins the periodic reload, the file watch and the ConfigMap watch. */
+  follow(): void {
+    this.schedule();
+    try {
+      // Watch the directory: an atomic write replaces the file, which ends a watch on the file.
+      this.fileWatcher = watch(dirname(this.options.path), (_event, name) => {
+        if (name !== null && name !== basename(this.options.path)) return;
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.reload(), FILE_EVENT_DEBOUNCE_MS);
+      });
+      this.fileWatcher.on('error', () => {});
+    } catch (e) {
+      log.debug(`cannot watch ${this.options.path} for changes: ${(e as Error).message}; relying on reloadInterval`);
+    }
+    void this.source?.run();
+  }
+
+  /** Re-reads the file now and applies it when it changed and is valid. Serialised. */
+  reload(): Promise<void> {
+    return this.serialise(() => this.reloadNow());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.debounce);
+    this.fileWatcher?.close();
+    this.source?.stop();
+  }
+
+  private get env(): NodeJS.ProcessEnv {
+    return this.options.env ?? process.env;
+  }
+
+  private serialise<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.reload().finally(() => this.schedule()), this.config.reloadIntervalMs);
+    this.timer.unref();
+  }
+
+  private async reloadNow(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.options.path, 'utf8');
+    } catch (e) {
+      log.error(`cannot read ${this.options.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; keeping the running configuration`);
+      this.options.onReloadFailure?.();
+      return;
+    }
+    if (text === this.text) return;
+    this.text = text;
+    let next: ReturnType<typeof parseConfigText>;
+    try {
+      next = parseConfigText(text, this.options.path, this.env);
+    } catch (e) {
+      log.error(`${(e as Error).message}; keeping the running configuration`);
+      this.options.onReloadFailure?.();
+      return;
+    }
+    next.warnings.forEach((w) => log.warn(w));
+    const previous = this.config;
+    this.config = next.config;
+    if (next.config.shimSocket !== previous.shimSocket || next.config.criSocket !== previous.criSocket) {
+      log.warn('changes to "shim" and "cri" apply at the next restart');
+    }
+    this.options.onApply(next.config);
+    log.info(`reloaded shim auth configuration from ${this.options.path}`);
+    if (next.config.reloadIntervalMs !== previous.reloadIntervalMs) this.schedule();
+  }
+
+  private async applyConfigMap(data: string | undefined): Promise<void> {
+    if (data === undefined) {
+      log.debug(`${CONFIGMAP_SOURCE} not found; skip syncing`);
+      return;
+    }
+    const result = await syncConfigMapIntoFile(this.options.path, data, this.env);
+    if (result === 'invalid') this.options.onReloadFailure?.();
+  }
+
+  private async connectConfigMap(): Promise<void> {
+    let cluster: ReturnType<typeof discoverCluster>;
+    try {
+      cluster = discoverCluster(this.env);
+    } catch (e) {
+      log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
+      return;
+    }
+    log.debug(`configmap: using cluster credentials from ${cluster.source}`);
+    this.source = new ConfigMapSource(cluster.kc, {
+      namespace: CONFIGMAP_NAMESPACE,
+      name: CONFIGMAP_NAME,
+      key: CONFIGMAP_KEY,
+      pollIntervalMs: () => this.config?.reloadIntervalMs ?? 15_000,
+      // A change seen by the watch is merged and applied at once, not at the next interval.
+      onChange: (data) =>
+        this.serialise(async () => {
+          await this.applyConfigMap(data);
+          await this.reloadNow();
+        }),
+    });
+    try {
+      const data = await this.source.current();
+      this.source.seen(data);
+      await this.applyConfigMap(data);
+    } catch (e) {
+      log.warn(`cannot read ${CONFIGMAP_SOURCE}: ${(e as Error).message}; starting from the local file, will retry`);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// The ConfigMap follower with the real client library against the test API server.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { discoverCluster } from '../../src/kube/cluster.js';
+import { ConfigMapSource } from '../../src/kube/configmap-source.js';
+import { FakeKubeApi } from '../support/kube-api.js';
+import { tempDir, waitFor } from '../support/procs.js';
+
+let api: FakeKubeApi;
+const dir = tempDir('kube');
+
+before(async () => {
+  api = await FakeKubeApi.start(dir.path);
+});
+after(async () => {
+  await api.stop();
+  dir.remove();
+});
+
+function follow(name: string) {
+  const seen: (string | undefined)[] = [];
+  const { kc } = discoverCluster({ KUBECONFIG: api.kubeconfig, HOME: dir.path });
+  const source = new ConfigMapSource(kc, {
+    namespace: 'kube-system',
+    name,
+    key: 'registries.yaml',
+    pollIntervalMs: () => 300,
+    onChange: async (data) => {
+      seen.push(data);
+    },
+  });
+  return { source, seen };
+}
+
+describe('ConfigMapSource', () => {
+  it('reads the current content with one LIST, undefined when missing', async () => {
+    const { source } = follow('cm-missing');
+    assert.equal(await source.current(), undefined);
+    api.put('cm-read', { 'registries.yaml': 'debug: true\n' });
+    const other = follow('cm-read');
+    assert.equal(await other.source.current(), 'debug: true\n');
+    const lists = api.requests.filter((r) => r.url.includes('fieldSelector=metadata.name%3Dcm-read') && !r.url.includes('watch=true'));
+    assert.equal(lists.length, 1);
+  });
+
+  it('follows changes, deletion, dropped connections and expired versions through the watch', async () => {
+    const name = 'cm-follow';
+    api.put(name, { 'registries.yaml': 'v: 1\n' });
+    const { source, seen } = follow(name);
+    source.seen(await source.current());
+    const running = source.run();
+    try {
+    await waitFor('watch established', () => source.healthy());
+
+    api.put(name, { 'registries.yaml': 'v: 2\n' });
+    await waitFor('v2', () => seen.at(-1) === 'v: 2\n', 3000);
+    api.put(name, { other: 'x', 'registries.yaml': 'v: 2\n' });
+    api.delete(name);
+    await waitFor('deletion', () => seen.length === 2 && seen[1] === undefined, 3000);
+    assert.deepEqual(seen, ['v: 2\n', undefined], 'unchanged key content is not delivered twice');
+
+    // A dropped connection resumes from the last resourceVersion, without a LIST.
+    const lists = () => api.requests.filter((r) => r.url.includes(`metadata.name%3D${name}`) && !r.url.includes('watch=true')).length;
+    const listsBefore = lists();
+    api.dropConnections();
+    await waitFor('rewatch', () => source.healthy() && api.requests.at(-1)!.url.includes('watch=true'), 5000);
+    assert.equal(lists(), listsBefore);
+    api.put(name, { 'registries.yaml': 'v: 3\n' });
+    await waitFor('v3', () => seen.at(-1) === 'v: 3\n', 3000);
+
+    // History compacted while disconnected: 410 Gone, then a fresh LIST.
+    api.compact();
+    api.dropConnections();
+    api.put(name, { 'registries.yaml': 'v: 4\n' });
+    await waitFor('v4 after relist', () => seen.at(-1) === 'v: 4\n', 5000);
+    assert.ok(lists() > listsBefore, 're-listed after 410');
+
+    // API server down: retries; back up: picks up what changed meanwhile.
+    await api.stop();
+    await new Promise((r) => setTimeout(r, 800));
+    api.put(name, { 'registries.yaml': 'v: 5\n' });
+    await api.restart();
+    await waitFor('v5 after restart', () => seen.at(-1) === 'v: 5\n', 5000);
+
+    // Steady state: no requests at all while nothing changes.
+    await waitFor('watch established', () => source.healthy());
+    const quietFrom = api.requests.length;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(api.requests.length, quietFrom, 'a healthy watch costs no further requests');
+    } finally {
+      source.stop();
+      await running;
+    }
+  });
+});

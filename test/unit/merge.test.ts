@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfigMapData } from '../../src/config/configmap.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { mergeConfigMap } from '../../src/config/merge.js';
+
+const LOCAL = `# node-local settings, keep me
+shim: /var/run/image-cri-shim.sock
+cri: /run/containerd/containerd.sock
+address: http://sealos.hub:5000   # the offline registry
+auth: admin:old
+offlinePriority: 1000
+registries:
+  - address: docker.io
+    auth: user:pass
+    priority: 800  # local priority
+  - address: registry1.com
+  - address: registry2.com
+timeout: 15m
+# cache tuned for this node
+cache:
+  imageCacheSize: 2048
+  imageCacheTTL: 30m
+`;
+
+const GUIDE_EXAMPLE = `version: v1
+offlinePriority: 1000
+
+sealos:
+  address: http://sealos.hub:5000
+  auth:
+    username: admin
+    password: passw0rd
+
+registries:
+  - address: docker.io
+    auth:
+      username: dockeruser
+      password: dockerpass
+    priority: 600
+  - address: registry.example.com
+    auth:
+      username: reguser
+      password: regpass
+    priority: 800
+  - address: fast-registry.io
+    auth:
+      username: fastuser
+      password: fastpass
+    priority: 1200
+
+reloadInterval: 15s
+debug: false
+timeout: 15m
+
+cache:
+  imageCacheSize: 1024
+  imageCacheTTL: 30m
+  domainCacheTTL: 10m
+  statsLogInterval: 1m
+  disableStats: false
+`;
+
+function merge(cm: string, local = LOCAL) {
+  const { fields, warnings } = parseConfigMapData(cm);
+  return { ...mergeConfigMap(local, fields), warnings };
+}
+
+describe('ConfigMap merge', () => {
+  it('applies the guide\'s example: registries replaced, priorities and offlinePriority kept from the ConfigMap', () => {
+    const { text, changed, warnings } = merge(GUIDE_EXAMPLE);
+    assert.equal(changed, true);
+    assert.deepEqual(warnings, []);
+    const { config } = parseConfigText(text, 'merged', {});
+    assert.deepEqual(
+      config.registries.map((r) => [r.address, r.priority, r.credentials?.username]),
+      [
+        ['http://sealos.hub:5000', 1000, 'admin'],
+        ['docker.io', 600, 'dockeruser'],
+        ['registry.example.com', 800, 'reguser'],
+        ['fast-registry.io', 1200, 'fastuser'],
+      ],
+    );
+    assert.equal(config.registries[0]!.credentials?.password, 'passw0rd');
+    assert.equal(config.cache.imageCacheSize, 1024);
+    assert.equal(config.criSocket, '/run/containerd/containerd.sock', 'local-only keys kept');
+  });
+
+  it('keeps the operator\'s comments and key order', () => {
+    const { text } = merge(GUIDE_EXAMPLE);
+    for (const comment of ['# node-local settings, keep me', '# the offline registry', '# cache tuned for this node']) assert.ok(text.includes(comment), comment);
+    const keys = text.split('\n').filter((l) => /^[a-z]/i.test(l)).map((l) => l.split(':')[0]);
+    assert.deepEqual(keys.slice(0, 7), ['shim', 'cri', 'address', 'auth', 'offlinePriority', 'registries', 'timeout']);
+  });
+
+  it('leaves local values alone for fields the ConfigMap does not set', () => {
+    const { text, changed } = merge('sealos:\n  auth:\n    username: admin\n    password: new\n');
+    assert.equal(changed, true);
+    const { config } = parseConfigText(text, 'merged', {});
+    assert.equal(config.registries.length, 4, 'registries untouched');
+    assert.equal(config.registries[1]!.priority, 800);
+    assert.equal(config.registries[0]!.credentials?.password, 'new');
+    assert.equal(config.cache.imageCacheSize, 2048);
+  });
+
+  it('sets each cache field on its own', () => {
+    const { text } = merge('cache:\n  statsLogInterval: 5m\n');
+    const { config } = parseConfigText(text, 'merged', {});
+    assert.equal(config.cache.imageCacheSize, 2048);
+    assert.equal(config.cache.statsLogIntervalMs, 300_000);
+  });
+
+  it('reports no change when the file already holds the ConfigMap\'s values', () => {
+    const first = merge(GUIDE_EXAMPLE);
+    const second = merge(GUIDE_EXAMPLE, first.text);
+    assert.equal(second.changed, false);
+    assert.equal(second.text, first.text);
+  });
+
+  it('creates what a minimal local file lacks', () => {
+    const { text } = merge(GUIDE_EXAMPLE, 'address: http://sealos.hub:5000\n');
+    assert.equal(parseConfigText(text, 'merged', {}).config.registries.length, 4);
+  });
+
+  it('keeps ${VAR} references literally; they are expanded when the file is loaded', () => {
+    const { text } = merge('sealos:\n  auth:\n    username: ${SEALOS_USERNAME}\n    password: ${SEALOS_PASSWORD}\n');
+    assert.match(text, /auth: \$\{SEALOS_USERNAME\}:\$\{SEALOS_PASSWORD\}/);
+    const { config } = parseConfigText(text, 'merged', { SEALOS_USERNAME: 'u', SEALOS_PASSWORD: 'p' });
+    assert.deepEqual(config.registries[0]!.credentials, { username: 'u', password: 'p' });
+  });
+
+  const badFields: [string, RegExp][] = [
+    ['timeout: soon\n', /timeout: expected a duration such as "15m", got "soon"; field ignored/],
+    ['offlinePriority: high\n', /offlinePriority: expected a number, got "high"; field ignored/],
+    ['registries:\n  - address: a.io\n    priority: top\n', /registries\[0\]\.priority: expected a number, got "top"; field ignored/],
+    ['registries:\n  - auth: {username: u}\n', /registries\[0\]: an address is required; entry ignored/],
+    ['cache:\n  imageCacheTTL: forever\n', /cache\.imageCacheTTL: expected a duration/],
+    ['debug: "on"\n', /debug: expected true or false/],
+  ];
+  for (const [cm, warning] of badFields) {
+    it(`warns and ignores: ${warning.source.slice(0, 40)}`, () => {
+      const { warnings, text } = merge(cm);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /^configmap kube-system\/image-cri-shim: /);
+      assert.match(warnings[0]!, warning);
+      parseConfigText(text, 'merged', {}); // what is written still loads
+    });
+  }
+
+  it('never echoes a malformed credential in a warning', () => {
+    const { warnings } = parseConfigMapData('sealos:\n  auth: supersecretwithoutcolon\n');
+    assert.equal(warnings.length, 1);
+    assert.ok(!warnings[0]!.includes('supersecret'));
+  });
+
+  it('rejects content that is not YAML', () => {
+    assert.throws(() => parseConfigMapData('registries: [unclosed\n'), /configmap kube-system\/image-cri-shim registries.yaml: invalid YAML/);
+  });
+});

@@ -7,12 +7,12 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CONFIGMAP_SOURCE } from './config/configmap.js';
-import { loadConfigFile, parseConfigText } from './config/load.js';
+import { loadConfigFile, parseConfigText, parseYaml } from './config/load.js';
 import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
 import { discoverCluster } from './kube/cluster.js';
 import { ConfigMapSource } from './kube/configmap-source.js';
-import { log } from './log.js';
+import { log, setDebug } from './log.js';
 
 /** Coalesces bursts of file events (editors write in several steps). */
 const FILE_EVENT_DEBOUNCE_MS = 100;
@@ -52,6 +52,9 @@ export class LiveConfig {
    * file. Throws when the file is invalid: the shim must not start on a bad config.
    */
   async start(): Promise<{ config: ShimConfig; warnings: string[] }> {
+    // The ConfigMap is read before the config is loaded, but its debug lines should follow
+    // the file's `debug` switch already.
+    setDebug(await readFile(this.options.path, 'utf8').then(debugSwitch, () => false));
     await this.connectConfigMap();
     const loaded = await loadConfigFile(this.options.path, this.env);
     this.config = loaded.config;
@@ -173,5 +176,15 @@ export class LiveConfig {
     } catch (e) {
       log.warn(`cannot read ${CONFIGMAP_SOURCE}: ${(e as Error).message}; starting from the local file, will retry`);
     }
+  }
+}
+
+/** The `debug: true` switch of a config text, whatever else is wrong with it. */
+function debugSwitch(text: string): boolean {
+  try {
+    const doc = parseYaml(text, 'peek') as { debug?: unknown } | null;
+    return doc?.debug === true;
+  } catch {
+    return false;
   }
 }

@@ -9,7 +9,8 @@ import { RuntimeConnection } from './cri/upstream.js';
 import { LiveConfig } from './live-config.js';
 import { log, setDebug } from './log.js';
 import { RegistryClient } from './registry/client.js';
-import { formatCacheStats, RewriteEngine } from './rewrite/engine.js';
+import { formatCacheStats, RewriteEngine, winnerOf } from './rewrite/engine.js';
+import { Metrics, serveMetrics } from './metrics.js';
 
 /** How long in-flight calls may take to finish after SIGTERM. */
 const DRAIN_MS = 10_000;
@@ -31,6 +32,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     statsTimer = setInterval(() => log.info(formatCacheStats(engine!.stats)), cache.statsLogIntervalMs);
     statsTimer.unref();
   };
+  let metrics: Metrics | undefined;
   const live = new LiveConfig({
     path: configPath,
     onApply: (next) => {
@@ -38,7 +40,9 @@ export async function startShim(configPath: string): Promise<Shim> {
       logConfigSummary(next);
       engine?.configure(next);
       scheduleStats();
+      metrics?.reload(true);
     },
+    onReloadFailure: () => metrics?.reload(false),
   });
 
   const { config, warnings } = await live.start();
@@ -54,16 +58,24 @@ export async function startShim(configPath: string): Promise<Shim> {
   if (!config.force) {
     await conn.waitReady(config.timeoutMs, () => log.info(`waiting for runtime at ${runtimeSocket}`));
   }
-  const client = new RegistryClient();
-  engine = new RewriteEngine(client, config);
+  if (config.metricsAddress) {
+    metrics = new Metrics(
+      () => engine!.stats,
+      () => live.configMapSource()?.healthy(),
+    );
+  }
+  const client = new RegistryClient({ onProbe: metrics && ((registry, outcome) => metrics!.probe(registry, outcome)) });
+  engine = new RewriteEngine(client, config, metrics && ((d) => metrics!.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)));
   const server = new CriServer({
     socketPath: config.shimSocket,
     runtimeSocketPath: runtimeSocket,
     conn,
     engine,
     settings: () => live.current(),
+    onCall: metrics && ((path, status, ms) => metrics!.criCall(path, status, ms)),
   });
   await server.listen();
+  const metricsServer = metrics && config.metricsAddress ? await serveMetrics(config.metricsAddress, metrics, () => conn.connected()) : undefined;
   log.info(`image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket}`);
   scheduleStats();
   live.follow();
@@ -75,6 +87,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     async stop() {
       live.stop();
       clearInterval(statsTimer);
+      metricsServer?.close();
       await server.close(DRAIN_MS);
       conn.close();
       await client.close();

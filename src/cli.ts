@@ -1,11 +1,25 @@
 #!/usr/bin/env node
-// image-cri-shim [-f|--file PATH] [--version]: flags of the Go image-cri-shim.
+// image-cri-shim [-f|--file PATH] [--version] [--dry-run]
+// image-cri-shim resolve IMAGE [-f|--file PATH]
+// The flags of the Go image-cri-shim, plus --dry-run and resolve.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startShim } from './app.js';
+import { loadConfigFile } from './config/load.js';
 import { DEFAULTS } from './config/types.js';
 import { log } from './log.js';
+import { dryRun } from './ops/dry-run.js';
+import { resolveReport } from './ops/resolve.js';
+
+const USAGE = `usage:
+  image-cri-shim [-f|--file PATH]           run the shim
+  image-cri-shim --dry-run [-f PATH]        check config, runtime, registries and the ConfigMap; exit 0 when all is well
+  image-cri-shim resolve IMAGE [-f PATH]    show where IMAGE would be pulled from, and why
+  image-cri-shim --version
+
+  -f, --file PATH   config file (default ${DEFAULTS.configFile})
+`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -13,23 +27,40 @@ function version(): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     options: {
       file: { type: 'string', short: 'f', default: DEFAULTS.configFile },
       version: { type: 'boolean', short: 'v' },
+      'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
+    allowPositionals: true,
     strict: true,
   });
+  const file = values.file!;
   if (values.version) {
     process.stdout.write(`image-cri-shim ${version()}\n`);
     return 0;
   }
   if (values.help) {
-    process.stdout.write(`usage: image-cri-shim [-f|--file PATH] [--version]\n  -f, --file PATH  config file (default ${DEFAULTS.configFile})\n`);
+    process.stdout.write(USAGE);
     return 0;
   }
-  const shim = await startShim(values.file!);
+  if (values['dry-run']) {
+    const { text, ok } = await dryRun(file);
+    process.stdout.write(text);
+    return ok ? 0 : 1;
+  }
+  if (positionals[0] === 'resolve') {
+    if (positionals.length !== 2) throw new Error(`resolve takes one image\n${USAGE}`);
+    const { config } = await loadConfigFile(file);
+    const { text, rewritten } = await resolveReport(config, positionals[1]!);
+    process.stdout.write(text);
+    return rewritten ? 0 : 1;
+  }
+  if (positionals.length > 0) throw new Error(`unknown command "${positionals[0]}"\n${USAGE}`);
+
+  const shim = await startShim(file);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info(`received ${signal}, shutting down`);

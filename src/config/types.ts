@@ -27,6 +27,8 @@ export interface ShimConfig {
   /** After the configured registries fail, pull the original reference (false = air-gapped strict). */
   readonly fallback: boolean;
   readonly cache: CacheConfig;
+  /** host:port for /metrics, /healthz, /readyz; undefined = off. Read at start only. */
+  readonly metricsAddress: string | undefined;
   /** The offline registry first, then `registries[]` in file order. */
   readonly registries: readonly Registry[];
 }

@@ -9,7 +9,7 @@ import { DEFAULTS, type CacheConfig, type ShimConfig } from './types.js';
 
 const TOP_KEYS = new Set([
   'shim', 'cri', 'address', 'auth', 'offlinePriority', 'registries', 'force', 'debug', 'timeout',
-  'reloadInterval', 'cache', 'fallback', 'probeTimeout', 'version', 'image', 'insecureSkipVerify', 'caFile',
+  'reloadInterval', 'cache', 'fallback', 'probeTimeout', 'version', 'image', 'insecureSkipVerify', 'caFile', 'metricsAddress',
 ]);
 const REGISTRY_KEYS = new Set(['address', 'auth', 'priority', 'insecureSkipVerify', 'caFile']);
 const CACHE_KEYS = new Set(['imageCacheSize', 'imageCacheTTL', 'domainCacheTTL', 'statsLogInterval', 'disableStats']);
@@ -203,6 +203,13 @@ function cacheFrom(f: Fields | undefined): CacheConfig {
   };
 }
 
+function metricsAddress(f: Fields): string | undefined {
+  const address = f.string('metricsAddress');
+  if (!address) return undefined;
+  if (!/^(?:[A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\]):\d{1,5}$/.test(address)) f.fail('metricsAddress', `expected host:port such as "127.0.0.1:10258", got ${describe(address)}`);
+  return address;
+}
+
 export function validateConfig(doc: unknown, source: string, env: NodeJS.ProcessEnv = process.env): Validated {
   const warnings: string[] = [];
   if (doc === null || doc === undefined) doc = {};
@@ -226,6 +233,7 @@ export function validateConfig(doc: unknown, source: string, env: NodeJS.Process
     reloadIntervalMs: positive(f.duration('reloadInterval'), DEFAULTS.reloadIntervalMs),
     probeTimeoutMs: positive(f.duration('probeTimeout'), DEFAULTS.probeTimeoutMs),
     fallback: f.bool('fallback') ?? true,
+    metricsAddress: metricsAddress(f),
     cache: cacheFrom(f.object('cache')),
     registries: [offline, ...extra],
   };

@@ -28,9 +28,12 @@ export class RuntimeConnection {
     return this.dial();
   }
 
+  /** True when a session is up; otherwise starts dialling so the next ask may say yes. */
   connected(): boolean {
     const s = this.current;
-    return !!s && !s.closed && !s.destroyed && !s.connecting;
+    if (s && !s.closed && !s.destroyed) return !s.connecting;
+    if (!this.closed) this.dial();
+    return false;
   }
 
   /** Resolves once the runtime accepts an HTTP/2 connection, or rejects after `timeoutMs`. */

@@ -32,8 +32,8 @@ export function isTransient(status: ProbeStatus): boolean {
 
 export interface RegistryClientOptions {
   readonly connectionsPerOrigin?: number;
-  /** Called once per manifest request sent (for metrics and tests). */
-  readonly onManifestRequest?: (registry: Registry) => void;
+  /** Called with every probe's outcome (metrics). */
+  readonly onProbe?: (registry: Registry, outcome: ProbeOutcome) => void;
 }
 
 interface CachedToken {
@@ -63,6 +63,21 @@ export class RegistryClient {
    * bounded by `timeoutMs` including any token exchange.
    */
   async probe(registry: Registry, path: string, reference: string, timeoutMs: number): Promise<ProbeOutcome> {
+    const outcome = await this.ask(registry, `/v2/${path}/manifests/${reference}`, `repository:${path}:pull`, timeoutMs);
+    this.options.onProbe?.(registry, outcome);
+    return outcome;
+  }
+
+  /**
+   * Checks that the registry answers the API root (`GET /v2/`) with its credentials accepted:
+   * "found" means reachable, TLS fine and credentials (if any) good.
+   */
+  check(registry: Registry, timeoutMs: number): Promise<ProbeOutcome> {
+    return this.ask(registry, '/v2/', undefined, timeoutMs);
+  }
+
+  /** One authorised request, classified. Resolves, never rejects; bounded by `timeoutMs`. */
+  private async ask(registry: Registry, url: string, scope: string | undefined, timeoutMs: number): Promise<ProbeOutcome> {
     const started = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     const done = (status: ProbeStatus, detail: string): ProbeOutcome => ({
@@ -71,7 +86,7 @@ export class RegistryClient {
       ms: performance.now() - started,
     });
     try {
-      const status = await this.manifestStatus(registry, path, reference, signal);
+      const status = await this.authorisedStatus(registry, url, scope, signal);
       if (status >= 200 && status < 300) return done('found', `HTTP ${status}`);
       if (status === 404) return done('not_found', 'HTTP 404');
       if (status === 401 || status === 403) return done('unauthorized', `HTTP ${status}`);
@@ -104,20 +119,18 @@ export class RegistryClient {
     return n;
   }
 
-  private async manifestStatus(registry: Registry, path: string, reference: string, signal: AbortSignal): Promise<number> {
-    const scope = `repository:${path}:pull`;
-    const url = `/v2/${path}/manifests/${reference}`;
+  private async authorisedStatus(registry: Registry, url: string, scope: string | undefined, signal: AbortSignal): Promise<number> {
     let auth = this.knownAuthorization(registry, scope);
-    let res = await this.manifestRequest(registry, url, auth, signal);
+    let res = await this.send(registry, url, auth, signal);
     if (res.status !== 401) return res.status;
     const fresh = await this.answerChallenge(registry, res.challenge, scope, signal);
     if (fresh === undefined || fresh === auth) return res.status;
     auth = fresh;
-    res = await this.manifestRequest(registry, url, auth, signal);
+    res = await this.send(registry, url, auth, signal);
     return res.status;
   }
 
-  private async manifestRequest(
+  private async send(
     registry: Registry,
     url: string,
     authorization: string | undefined,
@@ -127,7 +140,6 @@ export class RegistryClient {
     if (authorization) headers.authorization = authorization;
     let method: 'HEAD' | 'GET' = this.headRefused.has(registry.apiOrigin) ? 'GET' : 'HEAD';
     for (;;) {
-      this.options.onManifestRequest?.(registry);
       const res = await this.request(registry, registry.apiOrigin, url, method, headers, signal);
       await res.body.dump();
       if (method === 'HEAD' && (res.statusCode === 405 || res.statusCode === 501)) {
@@ -139,7 +151,7 @@ export class RegistryClient {
     }
   }
 
-  private knownAuthorization(registry: Registry, scope: string): string | undefined {
+  private knownAuthorization(registry: Registry, scope: string | undefined): string | undefined {
     const memo = this.authMemo.get(registry.apiOrigin);
     if (memo?.scheme === 'basic') return basic(registry.credentials);
     if (memo?.scheme === 'bearer') {
@@ -150,7 +162,7 @@ export class RegistryClient {
   }
 
   /** Turns a 401 challenge into an Authorization header, or undefined when it can't be met. */
-  private async answerChallenge(registry: Registry, header: string, scope: string, signal: AbortSignal): Promise<string | undefined> {
+  private async answerChallenge(registry: Registry, header: string, scope: string | undefined, signal: AbortSignal): Promise<string | undefined> {
     const challenges = parseChallenges(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
     if (bearer) {
@@ -167,7 +179,7 @@ export class RegistryClient {
     return undefined;
   }
 
-  private async fetchToken(registry: Registry, realm: string, service: string | undefined, scope: string, signal: AbortSignal): Promise<string> {
+  private async fetchToken(registry: Registry, realm: string, service: string | undefined, scope: string | undefined, signal: AbortSignal): Promise<string> {
     const key = tokenKey(registry, realm, service, scope);
     const cached = this.tokens.get(key);
     if (cached) return cached.token;
@@ -178,7 +190,7 @@ export class RegistryClient {
       throw new ProbeFailure('bad_response', 'token realm is not a URL');
     }
     if (service) target.searchParams.set('service', service);
-    target.searchParams.set('scope', scope);
+    if (scope) target.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
     const auth = basic(registry.credentials);
     if (auth) headers.authorization = auth;
@@ -243,10 +255,10 @@ function basic(credentials: Credentials | undefined): string | undefined {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }
 
-function tokenKey(registry: Registry, realm: string, service: string | undefined, scope: string): string {
+function tokenKey(registry: Registry, realm: string, service: string | undefined, scope: string | undefined): string {
   // The username is part of the key so two registries sharing a realm never share a token;
   // a password change clears the whole cache (forgetCredentials).
-  return `${realm}|${service ?? ''}|${scope}|${registry.credentials?.username ?? ''}|${registry.apiOrigin}`;
+  return `${realm}|${service ?? ''}|${scope ?? ''}|${registry.credentials?.username ?? ''}|${registry.apiOrigin}`;
 }
 
 function headerValue(v: string | string[] | undefined): string {

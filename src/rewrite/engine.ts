@@ -91,6 +91,8 @@ export class RewriteEngine {
   constructor(
     private readonly client: Prober,
     config: ShimConfig,
+    /** Told of every fresh decision (metrics). */
+    private readonly onDecision?: (decision: Decision) => void,
   ) {
     this.snapshot = this.build(config);
   }
@@ -159,6 +161,7 @@ export class RewriteEngine {
     if (winner >= 0) logMatch(image, action, decision, 'info');
     else log.debug(`priority match: image=${image} action=${action} no registry found, using original (domain=${ref.domain})`);
     this.remember(snap, ref, decision);
+    this.onDecision?.(decision);
     return decision;
   }
 

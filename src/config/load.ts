@@ -16,7 +16,12 @@ export function parseYaml(text: string, source: string): unknown {
     const line = err.linePos?.[0]?.line;
     throw new ConfigError(source, '', `invalid YAML${line ? ` at line ${line}` : ''}: ${err.message.split('\n')[0]}`);
   }
-  return doc.toJS();
+  try {
+    // toJS resolves aliases: an unknown anchor or an alias bomb fails here, not in the parser.
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(source, '', `invalid YAML: ${(e as Error).message}`);
+  }
 }
 
 export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Validated {

@@ -13,6 +13,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { parseDocument, type Document } from 'yaml';
+import { ConfigError } from '../errors.js';
 import type { ConfigMapFields, ConfigMapRegistry } from './configmap.js';
 
 export interface MergeResult {
@@ -30,8 +31,10 @@ function registryEntry(r: ConfigMapRegistry): Record<string, unknown> {
   return entry;
 }
 
-export function mergeConfigMap(localText: string, fields: ConfigMapFields): MergeResult {
+/** Throws ConfigError when the local file is not valid YAML (it is then left alone). */
+export function mergeConfigMap(localText: string, fields: ConfigMapFields, source = 'local config'): MergeResult {
   const doc: Document = parseDocument(localText);
+  if (doc.errors.length) throw new ConfigError(source, '', `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
   let changed = false;
   const set = (path: string[], value: unknown) => {
     if (value === undefined) return;

@@ -29,7 +29,13 @@ export async function syncConfigMapIntoFile(path: string, data: string, env: Nod
   }
   parsed.warnings.forEach((w) => log.warn(w));
   const local = await readFile(path, 'utf8').catch(() => '');
-  const merged = mergeConfigMap(local, parsed.fields);
+  let merged: ReturnType<typeof mergeConfigMap>;
+  try {
+    merged = mergeConfigMap(local, parsed.fields, path);
+  } catch (e) {
+    log.warn(`${(e as Error).message}; not merging ${CONFIGMAP_SOURCE} into it`);
+    return 'invalid';
+  }
   if (!merged.changed) {
     logFields(parsed.fields, 'debug');
     log.debug('syncing image-cri-shim config from ConfigMap completed');

@@ -3,7 +3,6 @@
 // image-cri-shim resolve IMAGE [-f|--file PATH]
 // The flags of the Go image-cri-shim, plus --dry-run and resolve.
 
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startShim } from './app.js';
 import { loadConfigFile } from './config/load.js';
@@ -11,6 +10,7 @@ import { DEFAULTS } from './config/types.js';
 import { log } from './log.js';
 import { dryRun } from './ops/dry-run.js';
 import { resolveReport } from './ops/resolve.js';
+import { VERSION } from './version.js';
 
 const USAGE = `usage:
   image-cri-shim [-f|--file PATH]           run the shim
@@ -20,11 +20,6 @@ const USAGE = `usage:
 
   -f, --file PATH   config file (default ${DEFAULTS.configFile})
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -39,7 +34,7 @@ async function main(): Promise<number> {
   });
   const file = values.file!;
   if (values.version) {
-    process.stdout.write(`image-cri-shim ${version()}\n`);
+    process.stdout.write(`image-cri-shim ${VERSION}\n`);
     return 0;
   }
   if (values.help) {

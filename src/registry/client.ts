@@ -8,6 +8,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { RegistryErrorKind } from '../errors.js';
 import { parseChallenges } from './challenge.js';
 import type { Credentials, Registry } from './registry.js';
+import { USER_AGENT } from '../version.js';
 
 export const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
@@ -222,7 +223,7 @@ export class RegistryClient {
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
-    return this.agentFor(registry).request({ origin, path, method, headers, signal });
+    return this.agentFor(registry).request({ origin, path, method, headers: { 'user-agent': USER_AGENT, ...headers }, signal });
   }
 
   private agentFor(registry: Registry): Agent {

@@ -32,6 +32,8 @@ export interface TokenIssuer {
   readonly certFile: string;
   readonly issued: () => number;
   stop(): Promise<void>;
+  /** Listens again on the same port. */
+  restart(): Promise<void>;
 }
 
 /** base32 of the first 240 bits of SHA-256(DER public key), in groups of 4: libtrust's key ID. */
@@ -92,7 +94,12 @@ export async function startTokenIssuer(dir: string, user: string, password: stri
     realm: `http://127.0.0.1:${port}/token`,
     certFile,
     issued: () => issued,
-    stop: () => new Promise((resolve) => server.close(() => resolve())),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    restart: () => new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve())),
   };
 }
 

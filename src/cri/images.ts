@@ -31,6 +31,8 @@ class ImageCall {
     readonly stream: ServerHttp2Stream,
     readonly headers: IncomingHttpHeaders,
     readonly service: string,
+    /** The request body as received (framed), sent on unchanged where nothing is edited. */
+    readonly body: Buffer,
     readonly message: Buffer,
     defaultTimeoutMs: number,
   ) {
@@ -51,8 +53,9 @@ class ImageCall {
     return out;
   }
 
-  async send(env: ImageCallEnv, method: string, message: Uint8Array): Promise<UnaryResult> {
-    return callUnary(env.conn, this.upstreamHeaders(method), frame(message), this.controller.signal);
+  /** Calls the runtime with `message`, or with the caller's own body when none is given. */
+  send(env: ImageCallEnv, method: string, message?: Uint8Array): Promise<UnaryResult> {
+    return callUnary(env.conn, this.upstreamHeaders(method), message ? frame(message) : this.body, this.controller.signal);
   }
 }
 
@@ -69,24 +72,16 @@ export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stre
   } catch {
     image = undefined; // not a message we can read: the runtime will say what is wrong with it
   }
-  const call = new ImageCall(stream, headers, service, framed?.message ?? body, settings.timeoutMs);
+  const call = new ImageCall(stream, headers, service, body, framed?.message ?? body, settings.timeoutMs);
   try {
-    if (image === undefined || image === '' || isImageId(image)) {
-      return forwardRaw(env, call, method, body);
-    }
+    // Nothing to edit (compressed, malformed, an image ID): the body goes up as it came.
+    if (image === undefined || image === '' || isImageId(image)) return done(call, await call.send(env, method));
     if (method === 'PullImage') return await pull(env, call, image, settings.fallback);
     return await statusOrRemove(env, call, method, image);
   } catch (e) {
     if (!call.cancelled) failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
     return Status.UNAVAILABLE;
   }
-}
-
-/** A body the shim does not edit (compressed, malformed, an image ID) goes up as it came. */
-async function forwardRaw(env: ImageCallEnv, call: ImageCall, method: string, body: Buffer): Promise<number> {
-  const result = await callUnary(env.conn, call.upstreamHeaders(method), body, call.controller.signal);
-  replay(call.stream, result);
-  return result.status;
 }
 
 async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
@@ -99,7 +94,7 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   }
   const callerAuth = hasAuth(call.message);
   const attemptPull = (candidate: Candidate | undefined) => {
-    if (!candidate) return call.send(env, 'PullImage', call.message);
+    if (!candidate) return call.send(env, 'PullImage');
     let message = withRequestImage(call.message, candidate.image);
     const creds = candidate.registry.credentials;
     if (!callerAuth && creds) message = withAuth(message, creds.username, creds.password);
@@ -137,14 +132,13 @@ function done(call: ImageCall, result: UnaryResult): number {
 /** ImageStatus and RemoveImage: an ID or name the runtime already knows wins; else the rewrite. */
 async function statusOrRemove(env: ImageCallEnv, call: ImageCall, method: 'ImageStatus' | 'RemoveImage', image: string): Promise<number> {
   // An ImageStatusRequest carrying just the caller's ImageSpec asks "do you know this name?".
-  const asGiven = method === 'ImageStatus' ? call.message : onlyField(call.message, FIELD.requestImage);
-  const known = await call.send(env, 'ImageStatus', asGiven);
+  const known = await call.send(env, 'ImageStatus', method === 'ImageStatus' ? undefined : onlyField(call.message, FIELD.requestImage));
   const runtimeKnows = known.status !== Status.OK || (known.trailers !== undefined && statusHasImage(unframe(known.body)?.message ?? Buffer.alloc(0)));
   if (runtimeKnows) {
     // The runtime knows the name (or failed): its answer stands.
-    return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage', call.message));
+    return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage'));
   }
   const winner = winnerOf(await env.engine.decide(image, method));
-  if (!winner) return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage', call.message));
+  if (!winner) return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage'));
   return done(call, await call.send(env, method, withRequestImage(call.message, winner.image)));
 }

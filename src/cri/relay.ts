@@ -61,12 +61,15 @@ export function relay(conn: RuntimeConnection, stream: ServerHttp2Stream, header
     return failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
   }
   let responded = false;
+  let upstreamDone = false;
   let trailers: IncomingHttpHeaders | undefined;
   stream.pipe(up);
+  up.once('end', () => (upstreamDone = true));
   up.on('response', (h, flags) => {
     responded = true;
     if (stream.destroyed || stream.closed) return;
     if (flags & NGHTTP2_FLAG_END_STREAM) {
+      upstreamDone = true;
       onDone?.(grpcStatus(h));
       stream.respond(metadataOf(h, [':status']), { endStream: true });
       return;
@@ -92,7 +95,8 @@ export function relay(conn: RuntimeConnection, stream: ServerHttp2Stream, header
   });
   stream.on('error', () => {});
   stream.on('close', () => {
-    if (!up.closed) up.close(NGHTTP2_CANCEL);
+    // Only a caller that left early cancels the runtime's side; a finished call has nothing to cancel.
+    if (!upstreamDone && !up.closed) up.close(NGHTTP2_CANCEL);
   });
 }
 

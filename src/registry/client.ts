@@ -154,7 +154,10 @@ export class RegistryClient {
 
   private knownAuthorization(registry: Registry, scope: string | undefined): string | undefined {
     const memo = this.authMemo.get(registry.apiOrigin);
-    if (memo?.scheme === 'basic') return basic(registry.credentials);
+    // Until a registry has said what it wants, send configured credentials as Basic: a Basic
+    // registry answers at once (no 401 round trip per probe in a burst), a token registry
+    // ignores them and challenges as usual.
+    if (memo === undefined || memo.scheme === 'basic') return basic(registry.credentials);
     if (memo?.scheme === 'bearer') {
       const cached = this.tokens.get(tokenKey(registry, memo.realm, memo.service, scope));
       if (cached) return `Bearer ${cached.token}`;

@@ -18,8 +18,8 @@ export interface TestRegistry {
   readonly password: string;
   readonly creds: string | undefined; // "user:password" for pushes
   readonly proc: Proc;
-  /** Manifest requests (HEAD or GET) seen in the access log so far. */
-  manifestRequests(): number;
+  /** Manifest requests (HEAD or GET) in the access log so far; only those from `userAgent` when given. */
+  manifestRequests(userAgent?: string): number;
   stop(): Promise<void>;
   /** Deletes a blob from storage, so manifests still answer but pulls fail. */
   deleteBlob(digest: string): void;
@@ -124,7 +124,10 @@ export async function startRegistry(dir: string, auth: RegistryAuth, opts: { use
   const logFile = join(dir, 'registry.log');
   let proc = startProc('docker-registry', ['serve', configFile], { logFile });
   await waitForPort(port);
-  const countManifests = () => (readFileSync(logFile, 'utf8').match(/"(?:HEAD|GET) \/v2\/[^"]*\/manifests\//g) ?? []).length;
+  const countManifests = (userAgent?: string) =>
+    readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((line) => /"(?:HEAD|GET) \/v2\/[^"]*\/manifests\//.test(line) && (!userAgent || line.includes(`"${userAgent}`))).length;
   return {
     host: `127.0.0.1:${port}`,
     port,

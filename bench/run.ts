@@ -19,7 +19,7 @@ import { setLogSink } from '../src/log.js';
 import { startContainerd } from '../test/support/containerd.js';
 import { CriClient } from '../test/support/cri-client.js';
 import { buildImage, pushImage } from '../test/support/image.js';
-import { freePort, startProc, tempDir, waitForSocket } from '../test/support/procs.js';
+import { freePort, startProc, runScript, waitForSocket } from '../test/support/procs.js';
 import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 import { startShim } from '../test/support/shim.js';
 import { tagMany } from './containerd-images.js';
@@ -77,192 +77,181 @@ function passThroughRows(label: string, samples: Record<string, number[]>): void
   rows.push({ name: `${label}: added by shim vs by bare relay`, value: `${ms(shimAdds)} vs ${ms(relayAdds)} = ${ratio.toFixed(2)}x`, target: '<= 1.2x', pass: ratio <= 1.2 });
 }
 
-async function main(): Promise<void> {
+runScript('bench', async (dir, defer) => {
   setLogSink(() => {}); // the in-process engine's own log lines are not bench output
-  const tmp = tempDir('bench');
-  const dir = tmp.path;
-  const stops: (() => Promise<unknown>)[] = [];
-  try {
-    say('starting containerd and 5 registries');
-    const containerd = await startContainerd(join(dir, 'containerd'));
-    stops.push(() => containerd.stop());
-    const regs: TestRegistry[] = [];
-    for (let i = 0; i < 5; i++) {
-      const r = await startRegistry(join(dir, `reg${i}`), i === 0 ? 'htpasswd' : 'none', { user: 'bench', password: 'bench-secret' });
-      stops.push(() => r.stop());
-      containerd.allowHttpRegistry(r.host);
-      regs.push(r);
-    }
-    const offline = regs[0]!;
-    mkdirSync(join(dir, 'img'));
-    buildImage(join(dir, 'img', 'app'), 'bench image', 'v1');
-    await pushImage(join(dir, 'img', 'app'), 'v1', `${offline.host}/library/app:v1`, offline.creds);
-    // 100 distinct tags for the concurrency test, by manifest PUT (the blobs are already there).
-    const auth = `Basic ${Buffer.from(offline.creds!).toString('base64')}`;
-    const manifestRes = await fetch(`http://${offline.host}/v2/library/app/manifests/v1`, { headers: { authorization: auth, accept: 'application/vnd.oci.image.manifest.v1+json' } });
-    const manifest = await manifestRes.text();
-    for (let i = 0; i < 100; i++) {
-      await fetch(`http://${offline.host}/v2/library/app/manifests/t${i}`, { method: 'PUT', headers: { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
-    }
-
-    const direct = new CriClient(containerd.socket);
-    stops.push(async () => direct.close());
-    await direct.pullImage(`${offline.host}/library/app:v1`, { username: 'bench', password: 'bench-secret' });
-    const registriesYaml = regs
-      .slice(1)
-      .map((r, i) => `  - address: http://${r.host}\n    priority: ${2000 - i * 100}\n`)
-      .join('');
-    const shimDir = join(dir, 'shim');
-    mkdirSync(shimDir);
-    const shim = await startShim(
-      shimDir,
-      // Default probe timeout (5s): the shim as an operator runs it.
-      `shim: ${join(shimDir, 'shim.sock')}\ncri: ${containerd.socket}\naddress: http://${offline.host}\nauth: ${offline.creds}\nfallback: false\ncache:\n  statsLogInterval: 0\nregistries:\n${registriesYaml}`,
-      { ...process.env, HOME: shimDir, KUBECONFIG: '' },
-    );
-    stops.push(() => shim.stop());
-    const relaySock = join(dir, 'relay.sock');
-    const relay = startProc(process.execPath, [fileURLToPath(new URL('./h2-relay.js', import.meta.url)), relaySock, containerd.socket]);
-    stops.push(() => relay.stop());
-    await waitForSocket(relaySock);
-    const viaShim = new CriClient(shim.socket);
-    const viaRelay = new CriClient(relaySock);
-    stops.push(async () => {
-      viaShim.close();
-      viaRelay.close();
-    });
-
-    say(`unary pass-through: ${ROUNDS} interleaved rounds x ${CALLS} calls per target`);
-    passThroughRows('Version', await interleaved({ direct: () => direct.version(), relay: () => viaRelay.version(), shim: () => viaShim.version() }));
-    const known = `${offline.host}/library/app:v1`;
-    passThroughRows('ImageStatus', await interleaved({ direct: () => direct.imageStatus(known), relay: () => viaRelay.imageStatus(known), shim: () => viaShim.imageStatus(known) }));
-
-    say(`creating ${LIST_IMAGES} image names in containerd`);
-    await tagMany(containerd.socket, `${offline.host}/library/app:v1`, Array.from({ length: LIST_IMAGES }, (_, i) => `bench.local/many/img${i}:v1`));
-    // The CRI plugin learns of new names through containerd's events: wait until it lists them all.
-    const names = async () => (await direct.listImages()).images.reduce((n, img) => n + img.repo_tags.length, 0);
-    const listDeadline = Date.now() + 120_000;
-    while ((await names()) < LIST_IMAGES && Date.now() < listDeadline) await sleep(500);
-    const listed = await names();
-    say(`runtime lists ${listed} image names`);
-    say(`ListImages with ${listed} names`);
-    const lists = await interleaved({ direct: () => direct.listImages(), shim: () => viaShim.listImages() });
-    const ld = summary(lists.direct!);
-    const lsh = summary(lists.shim!);
-    const listRatio = (lsh.median - ld.median) / ld.median;
-    figures.listImages = { names: listed, direct: ld, shim: lsh, addedFraction: listRatio };
-    rows.push({ name: `ListImages (${listed} names): direct vs shim median`, value: `${ms(ld.median)} vs ${ms(lsh.median)} = +${(listRatio * 100).toFixed(1)}%`, target: '<= +20%', pass: listRatio <= 0.2 });
-
-    say('rewrite decision cost (in process, real registries)');
-    const hang = net.createServer(() => {});
-    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
-    const hangHost = `127.0.0.1:${(hang.address() as net.AddressInfo).port}`;
-    stops.push(() => new Promise((r) => hang.close(r)));
-    const downHost = `127.0.0.1:${await freePort()}`;
-    const engineFor = (extra: string, cache = 1024) =>
-      new RewriteEngine(
-        client,
-        parseConfigText(`address: http://${offline.host}\nauth: ${offline.creds}\nprobeTimeout: ${PROBE_TIMEOUT_MS}ms\ncache:\n  imageCacheSize: ${cache}\nregistries:\n${registriesYaml}${extra}`, 'bench', {}).config,
-      );
-    const client = new RegistryClient();
-    stops.push(() => client.close());
-    const hitEngine = engineFor('');
-    await hitEngine.decide('app:v1', 'bench');
-    const HITS = 100_000;
-    const t0 = performance.now();
-    for (let i = 0; i < HITS; i++) await hitEngine.decide('app:v1', 'bench');
-    const hitUs = ((performance.now() - t0) / HITS) * 1000;
-    figures.cacheHitMicros = hitUs;
-    rows.push({ name: 'decision: cache hit', value: `${hitUs.toFixed(2)} µs`, target: '<= 50 µs', pass: hitUs <= 50 });
-    const cold = async (name: string, extra: string, samples: number) => {
-      const engine = engineFor(extra, -1);
-      await engine.decide('app:v1', 'bench');
-      const times: number[] = [];
-      for (let i = 0; i < samples; i++) {
-        const t = performance.now();
-        await engine.decide('app:v1', 'bench');
-        times.push(performance.now() - t);
-      }
-      const s = summary(times);
-      figures[`cold ${name}`] = s;
-      return s;
-    };
-    const c5 = await cold('5 registries', '', 200);
-    rows.push({ name: 'decision: cold, 5 registries (winner = lowest priority)', value: `${ms(c5.median)} median, ${ms(c5.p99)} p99` });
-    const cDown = await cold('one down', `  - address: http://${downHost}\n    priority: 9000\n`, 100);
-    rows.push({ name: 'decision: cold, highest-priority registry down', value: `${ms(cDown.median)} median`, target: `<= probe timeout ${PROBE_TIMEOUT_MS} ms`, pass: cDown.p99 <= PROBE_TIMEOUT_MS });
-    const cHang = await cold('one hanging', `  - address: http://${hangHost}\n    priority: 9000\n  - address: http://${downHost}\n    priority: 8000\n`, 5);
-    rows.push({ name: 'decision: cold, one registry hanging + one down', value: `${ms(cHang.median)} median, ${ms(cHang.p99)} max`, target: `~ probe timeout ${PROBE_TIMEOUT_MS} ms, not x registries`, pass: cHang.p99 <= PROBE_TIMEOUT_MS * 1.2 });
-
-    say('1000 concurrent PullImage over 100 distinct images');
-    const probesBefore = regs.reduce((n, r) => n + r.manifestRequests(USER_AGENT), 0);
-    const t1 = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => viaShim.pullImage(`app:t${i % 100}`, undefined, {}, 300_000)));
-    const pullWall = performance.now() - t1;
-    const probes = regs.reduce((n, r) => n + r.manifestRequests(USER_AGENT), 0) - probesBefore;
-    const errors = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
-    figures.concurrentPulls = { calls: 1000, distinct: 100, wallMs: pullWall, manifestProbes: probes, registries: regs.length, errors: errors.length, firstError: errors[0] };
-    rows.push({ name: '1000 concurrent pulls / 100 images: wall time', value: `${(pullWall / 1000).toFixed(2)} s, ${errors.length} errors${errors[0] ? ` (${errors[0]})` : ''}`, pass: errors.length === 0 });
-    rows.push({ name: '1000 concurrent pulls / 100 images: manifest probes', value: `${probes}`, target: `<= 100 x ${regs.length} = ${100 * regs.length}`, pass: probes <= 100 * regs.length });
-
-    say(`steady mixed load for ${SOAK_SECONDS}s`);
-    const pid = shim.proc.pid;
-    // Warm up everything the soak touches before the baseline reading.
-    for (let i = 0; i < 200; i++) await Promise.all([viaShim.version(), viaShim.imageStatus('app:v1'), viaShim.pullImage('app:v1')]);
-    await viaShim.listImages();
-    const rss0 = rssKb(pid);
-    const fd0 = fds(pid);
-    let calls = 0;
-    const deadline = Date.now() + SOAK_SECONDS * 1000;
-    const worker = async (w: number) => {
-      for (let i = 0; i < 10_000_000 && Date.now() < deadline; i++) {
-        const k = (i + w) % 20;
-        if (k === 0) await viaShim.listImages();
-        else if (k < 5) await viaShim.pullImage('app:v1');
-        else if (k < 12) await viaShim.imageStatus(`app:t${i % 100}`);
-        else await viaShim.version();
-        calls++;
-        await sleep(2);
-      }
-    };
-    await Promise.all([0, 1, 2, 3].map(worker));
-    const rss1 = rssKb(pid);
-    const fd1 = fds(pid);
-    figures.soak = { seconds: SOAK_SECONDS, calls, rssKbBefore: rss0, rssKbAfter: rss1, fdsBefore: fd0, fdsAfter: fd1 };
-    rows.push({ name: `RSS before / after ${SOAK_SECONDS}s mixed load (${calls} calls)`, value: `${(rss0 / 1024).toFixed(1)} / ${(rss1 / 1024).toFixed(1)} MiB (${(((rss1 - rss0) / rss0) * 100).toFixed(1)}%)`, target: 'within 10%', pass: Math.abs(rss1 - rss0) / rss0 <= 0.1 });
-    rows.push({ name: 'open fds before / after', value: `${fd0} / ${fd1}`, pass: fd1 <= fd0 + 4 });
-
-    say('10,000 distinct images against imageCacheSize 1024');
-    for (let i = 0; i < 10_000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => viaShim.imageStatus(`distinct/img${i + j}:v1`)));
-    const rss2 = rssKb(pid);
-    const fd2 = fds(pid);
-    figures.distinct = { images: 10_000, rssKb: rss2, fds: fd2 };
-    rows.push({ name: 'RSS / fds after 10,000 distinct images (cache 1024)', value: `${(rss2 / 1024).toFixed(1)} MiB (${(((rss2 - rss0) / rss0) * 100).toFixed(1)}% vs before soak) / ${fd2}` });
-
-    const machine = `${cpus().length} x ${cpus()[0]?.model.trim()}, Node ${process.version}`;
-    figures.machine = machine;
-    figures.date = new Date().toISOString();
-    const width = Math.max(...rows.map((r) => r.name.length));
-    const vw = Math.max(...rows.map((r) => r.value.length));
-    let out = `image-cri-shim bench (${machine}, ${figures.date})\n\n`;
-    for (const r of rows) out += `${r.name.padEnd(width)}  ${r.value.padEnd(vw)}  ${r.target ?? ''}${r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'}\n`;
-    process.stdout.write(out);
-    const results_dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-    mkdirSync(results_dir, { recursive: true });
-    const json = JSON.stringify({ figures, rows }, null, 2);
-    writeFileSync(join(results_dir, 'latest.json'), json);
-    writeFileSync(join(results_dir, `${figures.date}.json`.replace(/:/g, '-')), json);
-    writeFileSync(join(results_dir, 'latest.txt'), out);
-  } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-    tmp.remove();
+  say('starting containerd and 5 registries');
+  const containerd = await startContainerd(join(dir, 'containerd'));
+  defer(() => containerd.stop());
+  const regs: TestRegistry[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await startRegistry(join(dir, `reg${i}`), i === 0 ? 'htpasswd' : 'none', { user: 'bench', password: 'bench-secret' });
+    defer(() => r.stop());
+    containerd.allowHttpRegistry(r.host);
+    regs.push(r);
   }
-}
+  const offline = regs[0]!;
+  mkdirSync(join(dir, 'img'));
+  buildImage(join(dir, 'img', 'app'), 'bench image', 'v1');
+  await pushImage(join(dir, 'img', 'app'), 'v1', `${offline.host}/library/app:v1`, offline.creds);
+  // 100 distinct tags for the concurrency test, by manifest PUT (the blobs are already there).
+  const auth = `Basic ${Buffer.from(offline.creds!).toString('base64')}`;
+  const manifestRes = await fetch(`http://${offline.host}/v2/library/app/manifests/v1`, { headers: { authorization: auth, accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const manifest = await manifestRes.text();
+  for (let i = 0; i < 100; i++) {
+    await fetch(`http://${offline.host}/v2/library/app/manifests/t${i}`, { method: 'PUT', headers: { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  }
 
-main().then(
-  () => process.exit(0),
-  (e: Error) => {
-    process.stderr.write(`bench failed: ${e.stack ?? e.message}\n`);
-    process.exit(1);
-  },
-);
+  const direct = new CriClient(containerd.socket);
+  defer(async () => direct.close());
+  await direct.pullImage(`${offline.host}/library/app:v1`, { username: 'bench', password: 'bench-secret' });
+  // A second, separate image for ImageStatus: one name, so the answer stays small.
+  buildImage(join(dir, 'img', 'small'), 'small image', 'v1');
+  await pushImage(join(dir, 'img', 'small'), 'v1', `${offline.host}/library/small:v1`, offline.creds);
+  await direct.pullImage(`${offline.host}/library/small:v1`, { username: 'bench', password: 'bench-secret' });
+  say(`creating ${LIST_IMAGES} image names in containerd`);
+  await tagMany(containerd.socket, `${offline.host}/library/app:v1`, Array.from({ length: LIST_IMAGES }, (_, i) => `bench.local/many/img${i}:v1`));
+  // The CRI plugin learns of new names through containerd's events (about 40 a second here).
+  // Until its CRI plugin has loaded, containerd answers "server is not initialized yet".
+  const names = () => direct.listImages().then((r) => r.images.reduce((n, img) => n + img.repo_tags.length, 0), () => 0);
+  const listDeadline = Date.now() + 300_000;
+  while ((await names()) < LIST_IMAGES && Date.now() < listDeadline) await sleep(500);
+  const listed = await names();
+  say(`runtime lists ${listed} image names`);
+  const registriesYaml = regs
+    .slice(1)
+    .map((r, i) => `  - address: http://${r.host}\n    priority: ${2000 - i * 100}\n`)
+    .join('');
+  const shimDir = join(dir, 'shim');
+  mkdirSync(shimDir);
+  const shim = await startShim(
+    shimDir,
+    // Default probe timeout (5s): the shim as an operator runs it.
+    `shim: ${join(shimDir, 'shim.sock')}\ncri: ${containerd.socket}\naddress: http://${offline.host}\nauth: ${offline.creds}\nfallback: false\ncache:\n  statsLogInterval: 0\nregistries:\n${registriesYaml}`,
+    { ...process.env, HOME: shimDir, KUBECONFIG: '' },
+  );
+  defer(() => shim.stop());
+  const relaySock = join(dir, 'relay.sock');
+  const relay = startProc(process.execPath, [fileURLToPath(new URL('./h2-relay.js', import.meta.url)), relaySock, containerd.socket]);
+  defer(() => relay.stop());
+  await waitForSocket(relaySock);
+  const viaShim = new CriClient(shim.socket);
+  const viaRelay = new CriClient(relaySock);
+  defer(async () => {
+    viaShim.close();
+    viaRelay.close();
+  });
+
+  say(`unary pass-through: ${ROUNDS} interleaved rounds x ${CALLS} calls per target`);
+  passThroughRows('Version', await interleaved({ direct: () => direct.version(), relay: () => viaRelay.version(), shim: () => viaShim.version() }));
+  const known = `${offline.host}/library/small:v1`;
+  passThroughRows('ImageStatus', await interleaved({ direct: () => direct.imageStatus(known), relay: () => viaRelay.imageStatus(known), shim: () => viaShim.imageStatus(known) }));
+
+  say(`ListImages with ${listed} names`);
+  const lists = await interleaved({ direct: () => direct.listImages(), shim: () => viaShim.listImages() });
+  const ld = summary(lists.direct!);
+  const lsh = summary(lists.shim!);
+  const listRatio = (lsh.median - ld.median) / ld.median;
+  figures.listImages = { names: listed, direct: ld, shim: lsh, addedFraction: listRatio };
+  rows.push({ name: `ListImages (${listed} names): direct vs shim median`, value: `${ms(ld.median)} vs ${ms(lsh.median)} = +${(listRatio * 100).toFixed(1)}%`, target: '<= +20%', pass: listRatio <= 0.2 });
+
+  say('rewrite decision cost (in process, real registries)');
+  const hang = net.createServer(() => {});
+  await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+  const hangHost = `127.0.0.1:${(hang.address() as net.AddressInfo).port}`;
+  defer(() => new Promise((r) => hang.close(r)));
+  const downHost = `127.0.0.1:${await freePort()}`;
+  const engineFor = (extra: string, cache = 1024) =>
+    new RewriteEngine(
+      client,
+      parseConfigText(`address: http://${offline.host}\nauth: ${offline.creds}\nprobeTimeout: ${PROBE_TIMEOUT_MS}ms\ncache:\n  imageCacheSize: ${cache}\nregistries:\n${registriesYaml}${extra}`, 'bench', {}).config,
+    );
+  const client = new RegistryClient();
+  defer(() => client.close());
+  const hitEngine = engineFor('');
+  await hitEngine.decide('app:v1', 'bench');
+  const HITS = 100_000;
+  const t0 = performance.now();
+  for (let i = 0; i < HITS; i++) await hitEngine.decide('app:v1', 'bench');
+  const hitUs = ((performance.now() - t0) / HITS) * 1000;
+  figures.cacheHitMicros = hitUs;
+  rows.push({ name: 'decision: cache hit', value: `${hitUs.toFixed(2)} µs`, target: '<= 50 µs', pass: hitUs <= 50 });
+  const cold = async (name: string, extra: string, samples: number) => {
+    const engine = engineFor(extra, -1);
+    await engine.decide('app:v1', 'bench');
+    const times: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const t = performance.now();
+      await engine.decide('app:v1', 'bench');
+      times.push(performance.now() - t);
+    }
+    const s = summary(times);
+    figures[`cold ${name}`] = s;
+    return s;
+  };
+  const c5 = await cold('5 registries', '', 200);
+  rows.push({ name: 'decision: cold, 5 registries (winner = lowest priority)', value: `${ms(c5.median)} median, ${ms(c5.p99)} p99` });
+  const cDown = await cold('one down', `  - address: http://${downHost}\n    priority: 9000\n`, 100);
+  rows.push({ name: 'decision: cold, highest-priority registry down', value: `${ms(cDown.median)} median`, target: `<= probe timeout ${PROBE_TIMEOUT_MS} ms`, pass: cDown.p99 <= PROBE_TIMEOUT_MS });
+  const cHang = await cold('one hanging', `  - address: http://${hangHost}\n    priority: 9000\n  - address: http://${downHost}\n    priority: 8000\n`, 5);
+  rows.push({ name: 'decision: cold, one registry hanging + one down', value: `${ms(cHang.median)} median, ${ms(cHang.p99)} max`, target: `~ probe timeout ${PROBE_TIMEOUT_MS} ms, not x registries`, pass: cHang.p99 <= PROBE_TIMEOUT_MS * 1.2 });
+
+  say('1000 concurrent PullImage over 100 distinct images');
+  const probesBefore = regs.reduce((n, r) => n + r.manifestRequests(USER_AGENT), 0);
+  const t1 = performance.now();
+  const results = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => viaShim.pullImage(`app:t${i % 100}`, undefined, {}, 300_000)));
+  const pullWall = performance.now() - t1;
+  const probes = regs.reduce((n, r) => n + r.manifestRequests(USER_AGENT), 0) - probesBefore;
+  const errors = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+  figures.concurrentPulls = { calls: 1000, distinct: 100, wallMs: pullWall, manifestProbes: probes, registries: regs.length, errors: errors.length, firstError: errors[0] };
+  rows.push({ name: '1000 concurrent pulls / 100 images: wall time', value: `${(pullWall / 1000).toFixed(2)} s, ${errors.length} errors${errors[0] ? ` (${errors[0]})` : ''}`, pass: errors.length === 0 });
+  rows.push({ name: '1000 concurrent pulls / 100 images: manifest probes', value: `${probes}`, target: `<= 100 x ${regs.length} = ${100 * regs.length}`, pass: probes <= 100 * regs.length });
+
+  say(`steady mixed load for ${SOAK_SECONDS}s`);
+  const pid = shim.proc.pid;
+  // Warm up everything the soak touches before the baseline reading.
+  for (let i = 0; i < 200; i++) await Promise.all([viaShim.version(), viaShim.imageStatus('app:v1'), viaShim.pullImage('app:v1')]);
+  await viaShim.listImages();
+  const rss0 = rssKb(pid);
+  const fd0 = fds(pid);
+  let calls = 0;
+  const deadline = Date.now() + SOAK_SECONDS * 1000;
+  const worker = async (w: number) => {
+    for (let i = 0; i < 10_000_000 && Date.now() < deadline; i++) {
+      const k = (i + w) % 20;
+      if (k === 0) await viaShim.listImages();
+      else if (k < 5) await viaShim.pullImage('app:v1');
+      else if (k < 12) await viaShim.imageStatus(`app:t${i % 100}`);
+      else await viaShim.version();
+      calls++;
+      await sleep(2);
+    }
+  };
+  await Promise.all([0, 1, 2, 3].map(worker));
+  const rss1 = rssKb(pid);
+  const fd1 = fds(pid);
+  figures.soak = { seconds: SOAK_SECONDS, calls, rssKbBefore: rss0, rssKbAfter: rss1, fdsBefore: fd0, fdsAfter: fd1 };
+  rows.push({ name: `RSS before / after ${SOAK_SECONDS}s mixed load (${calls} calls)`, value: `${(rss0 / 1024).toFixed(1)} / ${(rss1 / 1024).toFixed(1)} MiB (${(((rss1 - rss0) / rss0) * 100).toFixed(1)}%)`, target: 'within 10%', pass: Math.abs(rss1 - rss0) / rss0 <= 0.1 });
+  rows.push({ name: 'open fds before / after', value: `${fd0} / ${fd1}`, pass: fd1 <= fd0 + 4 });
+
+  say('10,000 distinct images against imageCacheSize 1024');
+  for (let i = 0; i < 10_000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => viaShim.imageStatus(`distinct/img${i + j}:v1`)));
+  const rss2 = rssKb(pid);
+  const fd2 = fds(pid);
+  figures.distinct = { images: 10_000, rssKb: rss2, fds: fd2 };
+  rows.push({ name: 'RSS / fds after 10,000 distinct images (cache 1024)', value: `${(rss2 / 1024).toFixed(1)} MiB (${(((rss2 - rss0) / rss0) * 100).toFixed(1)}% vs before soak) / ${fd2}` });
+
+  const machine = `${cpus().length} x ${cpus()[0]?.model.trim()}, Node ${process.version}`;
+  figures.machine = machine;
+  figures.date = new Date().toISOString();
+  const width = Math.max(...rows.map((r) => r.name.length));
+  const vw = Math.max(...rows.map((r) => r.value.length));
+  let out = `image-cri-shim bench (${machine}, ${figures.date})\n\n`;
+  for (const r of rows) out += `${r.name.padEnd(width)}  ${r.value.padEnd(vw)}  ${r.target ?? ''}${r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'}\n`;
+  process.stdout.write(out);
+  const results_dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(results_dir, { recursive: true });
+  const json = JSON.stringify({ figures, rows }, null, 2);
+  writeFileSync(join(results_dir, 'latest.json'), json);
+  writeFileSync(join(results_dir, `${figures.date}.json`.replace(/:/g, '-')), json);
+  writeFileSync(join(results_dir, 'latest.txt'), out);
+});

@@ -7,68 +7,52 @@ import { join } from 'node:path';
 import { startContainerd } from '../test/support/containerd.js';
 import { CriClient } from '../test/support/cri-client.js';
 import { buildImage, pushImage } from '../test/support/image.js';
-import { tempDir } from '../test/support/procs.js';
+import { runScript } from '../test/support/procs.js';
 import { startRegistry } from '../test/support/registry.js';
 import { startShim } from '../test/support/shim.js';
 
 const say = (text: string) => process.stdout.write(`\n\x1b[1m==> ${text}\x1b[0m\n`);
 
-async function main(): Promise<void> {
-  const tmp = tempDir('demo');
-  const dir = tmp.path;
-  const stops: (() => Promise<unknown>)[] = [];
-  try {
-    say('starting containerd (own root and socket, snapshotter native)');
-    const containerd = await startContainerd(join(dir, 'containerd'));
-    stops.push(() => containerd.stop());
-    say('starting two registries on 127.0.0.1: "sealos.hub" (htpasswd) and a mirror');
-    const hub = await startRegistry(join(dir, 'hub'), 'htpasswd', { user: 'admin', password: 'demo-password' });
-    stops.push(() => hub.stop());
-    const mirror = await startRegistry(join(dir, 'mirror'), 'htpasswd', { user: 'mirror', password: 'mirror-password' });
-    stops.push(() => mirror.stop());
-    containerd.allowHttpRegistry(hub.host);
-    containerd.allowHttpRegistry(mirror.host);
+runScript('demo', async (dir, defer) => {
+  say('starting containerd (own root and socket, snapshotter native)');
+  const containerd = await startContainerd(join(dir, 'containerd'));
+  defer(() => containerd.stop());
+  say('starting two registries on 127.0.0.1: "sealos.hub" (htpasswd) and a mirror');
+  const hub = await startRegistry(join(dir, 'hub'), 'htpasswd', { user: 'admin', password: 'demo-password' });
+  defer(() => hub.stop());
+  const mirror = await startRegistry(join(dir, 'mirror'), 'htpasswd', { user: 'mirror', password: 'mirror-password' });
+  defer(() => mirror.stop());
+  containerd.allowHttpRegistry(hub.host);
+  containerd.allowHttpRegistry(mirror.host);
 
-    say(`pushing hello:v1 to the offline registry ${hub.host} only`);
-    const images = join(dir, 'images');
-    mkdirSync(images);
-    buildImage(join(images, 'hello'), 'hello from the offline registry', 'v1');
-    await pushImage(join(images, 'hello'), 'v1', `${hub.host}/library/hello:v1`, hub.creds);
+  say(`pushing hello:v1 to the offline registry ${hub.host} only`);
+  const images = join(dir, 'images');
+  mkdirSync(images);
+  buildImage(join(images, 'hello'), 'hello from the offline registry', 'v1');
+  await pushImage(join(images, 'hello'), 'v1', `${hub.host}/library/hello:v1`, hub.creds);
 
-    const config = `shim: ${join(dir, 'image-cri-shim.sock')}
+  const config = `shim: ${join(dir, 'image-cri-shim.sock')}
 cri: ${containerd.socket}
 address: http://${hub.host}
 auth: admin:demo-password
 registries:
   - address: http://${mirror.host}
-    auth: mirror:mirror-password
-    priority: 2000
+  auth: mirror:mirror-password
+  priority: 2000
 fallback: false
 `;
-    say('starting image-cri-shim with this config (the mirror has priority 2000 but lacks the image):');
-    process.stdout.write(config.replace(/:(demo|mirror)-password/g, ':******'));
-    const shim = await startShim(dir, config);
-    stops.push(() => shim.stop());
-    const cri = new CriClient(shim.socket);
-    stops.push(async () => cri.close());
+  say('starting image-cri-shim with this config (the mirror has priority 2000 but lacks the image):');
+  process.stdout.write(config.replace(/:(demo|mirror)-password/g, ':******'));
+  const shim = await startShim(dir, config);
+  defer(() => shim.stop());
+  const cri = new CriClient(shim.socket);
+  defer(async () => cri.close());
 
-    say('crictl-style pull of "hello:v1" through the shim, with no credentials in the request');
-    const { image_ref } = await cri.pullImage('hello:v1');
-    process.stdout.write(`pulled: ${image_ref}\n`);
-    const status = await cri.imageStatus('hello:v1');
-    process.stdout.write(`containerd stored it as: ${status.image?.repo_tags.join(', ')}\n`);
-    say('the shim log:');
-    process.stdout.write(shim.output());
-  } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-    tmp.remove();
-  }
-}
-
-main().then(
-  () => process.exit(0),
-  (e: Error) => {
-    process.stderr.write(`demo failed: ${e.stack ?? e.message}\n`);
-    process.exit(1);
-  },
-);
+  say('crictl-style pull of "hello:v1" through the shim, with no credentials in the request');
+  const { image_ref } = await cri.pullImage('hello:v1');
+  process.stdout.write(`pulled: ${image_ref}\n`);
+  const status = await cri.imageStatus('hello:v1');
+  process.stdout.write(`containerd stored it as: ${status.image?.repo_tags.join(', ')}\n`);
+  say('the shim log:');
+  process.stdout.write(shim.output());
+});

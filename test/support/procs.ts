@@ -118,3 +118,24 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `ics-${prefix}-`));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
+
+/**
+ * Runs a script's body with a temp dir and a stack of clean-ups that run in reverse order
+ * whatever happens, then exits 0, or 1 with the error.
+ */
+export function runScript(name: string, body: (dir: string, defer: (cleanup: () => Promise<unknown>) => void) => Promise<void>): void {
+  const tmp = tempDir(name);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  body(tmp.path, (cleanup) => cleanups.push(cleanup))
+    .finally(async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+      tmp.remove();
+    })
+    .then(
+      () => process.exit(0),
+      (e: Error) => {
+        process.stderr.write(`${name} failed: ${e.stack ?? e.message}\n`);
+        process.exit(1);
+      },
+    );
+}

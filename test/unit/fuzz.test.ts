@@ -8,6 +8,7 @@ import { parseConfigMapData } from '../../src/config/configmap.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { parseReference, referenceString } from '../../src/registry/reference.js';
+import { GUIDE_CONFIGMAP } from '../support/samples.js';
 
 /** mulberry32: a tiny seeded PRNG, so a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -57,20 +58,6 @@ cache:
   imageCacheTTL: 30m
 `;
 
-const CONFIGMAP_SEED = `version: v1
-offlinePriority: 1000
-sealos:
-  address: http://sealos.hub:5000
-  auth:
-    username: admin
-    password: passw0rd
-registries:
-  - address: docker.io
-    auth: {username: u, password: p}
-    priority: 600
-debug: false
-cache: {imageCacheSize: 10, statsLogInterval: 1m}
-`;
 
 const ITERATIONS = 3000;
 /** Slowest single input allowed: a parser that takes longer is as good as hung. */
@@ -100,7 +87,7 @@ describe('fuzzing', () => {
     for (const reg of config.registries) assert.ok(reg.priority >= 0 && reg.priority <= 10000);
   });
 
-  fuzz('ConfigMap content', CONFIGMAP_SEED, (input) => {
+  fuzz('ConfigMap content', GUIDE_CONFIGMAP, (input) => {
     const { warnings } = parseConfigMapData(input);
     for (const w of warnings) assert.match(w, /^configmap kube-system\/image-cri-shim: /);
   });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parseConfigMapData } from '../../src/config/configmap.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { mergeConfigMap } from '../../src/config/merge.js';
+import { GUIDE_CONFIGMAP } from '../support/samples.js';
 
 const LOCAL = `# node-local settings, keep me
 shim: /var/run/image-cri-shim.sock
@@ -23,43 +24,6 @@ cache:
   imageCacheTTL: 30m
 `;
 
-const GUIDE_EXAMPLE = `version: v1
-offlinePriority: 1000
-
-sealos:
-  address: http://sealos.hub:5000
-  auth:
-    username: admin
-    password: passw0rd
-
-registries:
-  - address: docker.io
-    auth:
-      username: dockeruser
-      password: dockerpass
-    priority: 600
-  - address: registry.example.com
-    auth:
-      username: reguser
-      password: regpass
-    priority: 800
-  - address: fast-registry.io
-    auth:
-      username: fastuser
-      password: fastpass
-    priority: 1200
-
-reloadInterval: 15s
-debug: false
-timeout: 15m
-
-cache:
-  imageCacheSize: 1024
-  imageCacheTTL: 30m
-  domainCacheTTL: 10m
-  statsLogInterval: 1m
-  disableStats: false
-`;
 
 function merge(cm: string, local = LOCAL) {
   const { fields, warnings } = parseConfigMapData(cm);
@@ -68,7 +32,7 @@ function merge(cm: string, local = LOCAL) {
 
 describe('ConfigMap merge', () => {
   it('applies the guide\'s example: registries replaced, priorities and offlinePriority kept from the ConfigMap', () => {
-    const { text, changed, warnings } = merge(GUIDE_EXAMPLE);
+    const { text, changed, warnings } = merge(GUIDE_CONFIGMAP);
     assert.equal(changed, true);
     assert.deepEqual(warnings, []);
     const { config } = parseConfigText(text, 'merged', {});
@@ -87,7 +51,7 @@ describe('ConfigMap merge', () => {
   });
 
   it('keeps the operator\'s comments and key order', () => {
-    const { text } = merge(GUIDE_EXAMPLE);
+    const { text } = merge(GUIDE_CONFIGMAP);
     for (const comment of ['# node-local settings, keep me', '# the offline registry', '# cache tuned for this node']) assert.ok(text.includes(comment), comment);
     const keys = text.split('\n').filter((l) => /^[a-z]/i.test(l)).map((l) => l.split(':')[0]);
     assert.deepEqual(keys.slice(0, 7), ['shim', 'cri', 'address', 'auth', 'offlinePriority', 'registries', 'timeout']);
@@ -111,14 +75,14 @@ describe('ConfigMap merge', () => {
   });
 
   it('reports no change when the file already holds the ConfigMap\'s values', () => {
-    const first = merge(GUIDE_EXAMPLE);
-    const second = merge(GUIDE_EXAMPLE, first.text);
+    const first = merge(GUIDE_CONFIGMAP);
+    const second = merge(GUIDE_CONFIGMAP, first.text);
     assert.equal(second.changed, false);
     assert.equal(second.text, first.text);
   });
 
   it('creates what a minimal local file lacks', () => {
-    const { text } = merge(GUIDE_EXAMPLE, 'address: http://sealos.hub:5000\n');
+    const { text } = merge(GUIDE_CONFIGMAP, 'address: http://sealos.hub:5000\n');
     assert.equal(parseConfigText(text, 'merged', {}).config.registries.length, 4);
   });
 

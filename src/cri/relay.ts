@@ -135,13 +135,20 @@ export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
       else chunks.push(chunk);
     });
     up.on('error', () => {});
-    up.on('close', () => {
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
       signal.removeEventListener('abort', abort);
       if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));
       if (size > MAX_MESSAGE_BYTES + 5) return reject(new Error('runtime answer larger than the message limit'));
       const status = grpcStatus(trailers ?? responseHeaders);
       resolve({ headers: responseHeaders, body: Buffer.concat(chunks), trailers, status });
-    });
+    };
+    // The answer is complete at the end of the runtime's stream (trailers arrive before it);
+    // waiting for 'close' as well would only add latency.
+    up.on('end', settle);
+    up.on('close', settle);
     up.end(body);
   });
 }

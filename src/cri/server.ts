@@ -110,8 +110,10 @@ export class CriServer {
 }
 
 /**
- * Reads a request body of one message; answers RESOURCE_EXHAUSTED and resolves undefined when
- * it is over the limit, without reading the rest.
+ * Reads the request of a unary call: resolves as soon as its one message is complete (the
+ * caller's END_STREAM may follow in a later frame; the relay would not wait for it either),
+ * or at the end of the stream. Answers RESOURCE_EXHAUSTED and resolves undefined when the
+ * message is over the limit, without reading the rest.
  */
 function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
@@ -122,16 +124,16 @@ function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
       failCall(stream, Status.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${MAX_MESSAGE_BYTES})`);
       resolve(undefined);
     };
-    let checked = false;
+    let declared: number | undefined;
     stream.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
-      if (!checked && size >= 5) {
-        checked = true;
-        const declared = declaredLength(Buffer.concat(chunks, size));
+      if (declared === undefined && size >= 5) {
+        declared = declaredLength(Buffer.concat(chunks, size));
         if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return tooBig(declared);
       }
-      if (size > MAX_MESSAGE_BYTES + 5) tooBig(size - 5);
+      if (size > MAX_MESSAGE_BYTES + 5) return tooBig(size - 5);
+      if (declared !== undefined && size === declared + 5) resolve(Buffer.concat(chunks, size));
     });
     stream.on('end', () => resolve(Buffer.concat(chunks, size)));
     stream.on('error', reject);

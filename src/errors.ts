@@ -13,17 +13,5 @@ export class ConfigError extends Error {
   }
 }
 
+/** Why a registry probe did not find the image (see ProbeOutcome). */
 export type RegistryErrorKind = 'not_found' | 'unauthorized' | 'unreachable' | 'timeout' | 'bad_response';
-
-/** A registry probe that did not find the image, and why. Never carries credentials. */
-export class RegistryError extends Error {
-  readonly code = 'ERR_REGISTRY';
-  constructor(
-    readonly kind: RegistryErrorKind,
-    readonly registry: string,
-    detail: string,
-  ) {
-    super(`${registry}: ${kind}: ${detail}`);
-    this.name = 'RegistryError';
-  }
-}

@@ -10,10 +10,6 @@ export function setDebug(enabled: boolean): void {
   debugEnabled = enabled;
 }
 
-export function isDebug(): boolean {
-  return debugEnabled;
-}
-
 /** Tests capture log output through this. */
 export function setLogSink(fn: (line: string) => void): void {
   sink = fn;

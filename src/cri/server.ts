@@ -40,11 +40,6 @@ export class CriServer {
     this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));
   }
 
-  /** Calls being served right now. */
-  inFlight(): number {
-    return this.active;
-  }
-
   async listen(): Promise<void> {
     const path = this.options.socketPath;
     await mkdir(dirname(path), { recursive: true, mode: 0o711 });

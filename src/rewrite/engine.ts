@@ -104,10 +104,6 @@ export class RewriteEngine {
     this.client.forgetCredentials();
   }
 
-  registries(): readonly Registry[] {
-    return this.snapshot.ordered;
-  }
-
   /** The decision for `image`, from the cache, a lookup already running, or fresh probes. */
   decide(image: string, action: string): Promise<Decision> {
     const snap = this.snapshot;

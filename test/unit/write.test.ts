@@ -29,13 +29,15 @@ describe('writeFileAtomic', () => {
       // A child rewrites the file as fast as it can with ever larger contents; we SIGKILL it.
       const script = `import { writeFileAtomic } from ${JSON.stringify(writerModule)};
         for (let i = 0; i < 100000; i++) await writeFileAtomic(${JSON.stringify(file)}, 'n: ' + i + '\\n' + '# pad\\n'.repeat(i % 500) + 'end: ' + i + '\\n');`;
+      // A valid starting file: under load the child may be killed before its first write.
+      writeFileSync(file, 'n: -1\nend: -1\n');
       for (let round = 0; round < 5; round++) {
         const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 150 + round * 37));
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
         const text = readFileSync(file, 'utf8');
-        const n = /^n: (\d+)$/m.exec(text)?.[1];
+        const n = /^n: (-?\d+)$/m.exec(text)?.[1];
         assert.ok(n !== undefined && text.endsWith(`end: ${n}\n`), 'a whole file, never a torn one');
       }
     } finally {

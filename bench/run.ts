@@ -155,10 +155,12 @@ runScript('bench', async (dir, defer) => {
   rows.push({ name: `ListImages (${listed} names): direct vs shim median`, value: `${ms(ld.median)} vs ${ms(lsh.median)} = +${(listRatio * 100).toFixed(1)}%`, target: '<= +20%', pass: listRatio <= 0.2 });
 
   say('rewrite decision cost (in process, real registries)');
-  const hang = net.createServer(() => {});
+  const hanging = new Set<net.Socket>();
+  const hang = net.createServer((socket) => hanging.add(socket));
   await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
   const hangHost = `127.0.0.1:${(hang.address() as net.AddressInfo).port}`;
-  defer(() => new Promise((r) => hang.close(r)));
+  // close() waits for open connections, and this server never ends any by itself.
+  defer(() => new Promise((r) => hang.close(r) && hanging.forEach((s) => s.destroy())));
   const downHost = `127.0.0.1:${await freePort()}`;
   const engineFor = (extra: string, cache = 1024) =>
     new RewriteEngine(

@@ -126,9 +126,12 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
 export function runScript(name: string, body: (dir: string, defer: (cleanup: () => Promise<unknown>) => void) => Promise<void>): void {
   const tmp = tempDir(name);
   const cleanups: (() => Promise<unknown>)[] = [];
+  // Interrupted (Ctrl-C, timeout): exit, which ends every child started here (see above).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   body(tmp.path, (cleanup) => cleanups.push(cleanup))
     .finally(async () => {
-      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+      // Each clean-up is bounded: one that hangs must not keep the rest (and the exit) waiting.
+      for (const cleanup of cleanups.reverse()) await Promise.race([cleanup().catch(() => {}), new Promise((r) => setTimeout(r, 20_000).unref())]);
       tmp.remove();
     })
     .then(

@@ -134,11 +134,11 @@ async function statusOrRemove(env: ImageCallEnv, call: ImageCall, method: 'Image
   // An ImageStatusRequest carrying just the caller's ImageSpec asks "do you know this name?".
   const known = await call.send(env, 'ImageStatus', method === 'ImageStatus' ? undefined : onlyField(call.message, FIELD.requestImage));
   const runtimeKnows = known.status !== Status.OK || (known.trailers !== undefined && statusHasImage(unframe(known.body)?.message ?? Buffer.alloc(0)));
-  if (runtimeKnows) {
-    // The runtime knows the name (or failed): its answer stands.
-    return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage'));
-  }
+  // The name as the caller gave it: the status just asked, or the removal unchanged.
+  const asGiven = async () => done(call, method === 'ImageStatus' ? known : await call.send(env, 'RemoveImage'));
+  // The runtime knows the name (or failed): its answer stands.
+  if (runtimeKnows) return asGiven();
   const winner = winnerOf(await env.engine.decide(image, method));
-  if (!winner) return method === 'ImageStatus' ? done(call, known) : done(call, await call.send(env, 'RemoveImage'));
+  if (!winner) return asGiven();
   return done(call, await call.send(env, method, withRequestImage(call.message, winner.image)));
 }

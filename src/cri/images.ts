@@ -24,7 +24,6 @@ export interface ImageCallEnv {
 
 /** One intercepted call: its request, deadline and cancellation. */
 class ImageCall {
-  readonly controller = new AbortController();
   private readonly deadline: number;
 
   constructor(
@@ -38,11 +37,11 @@ class ImageCall {
   ) {
     const given = parseGrpcTimeout(headers['grpc-timeout']);
     this.deadline = Date.now() + (given ?? defaultTimeoutMs);
-    stream.on('close', () => this.controller.abort());
   }
 
+  /** The caller left before its answer (checked only while the answer is still to come). */
   get cancelled(): boolean {
-    return this.controller.signal.aborted;
+    return this.stream.closed || this.stream.destroyed;
   }
 
   /** Headers for one call to the runtime, carrying what is left of the caller's deadline. */
@@ -55,7 +54,7 @@ class ImageCall {
 
   /** Calls the runtime with `message`, or with the caller's own body when none is given. */
   send(env: ImageCallEnv, method: string, message?: Uint8Array): Promise<UnaryResult> {
-    return callUnary(env.conn, this.upstreamHeaders(method), message ? frame(message) : this.body, this.controller.signal);
+    return callUnary(env.conn, this.upstreamHeaders(method), message ? frame(message) : this.body, this.stream);
   }
 }
 

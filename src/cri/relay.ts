@@ -22,9 +22,11 @@ const STREAMING_METHODS = new Set(['GetContainerEvents']);
 /** Copies gRPC metadata, dropping pseudo-headers other than those given and hop-by-hop ones. */
 export function metadataOf(headers: IncomingHttpHeaders, keep: readonly string[] = []): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || DROPPED.has(name)) continue;
-    if (name.startsWith(':') && !keep.includes(name)) continue;
+  // for-in over the few headers of a call: this runs several times per intercepted call.
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (name.startsWith(':') ? !keep.includes(name) : DROPPED.has(name)) continue;
     out[name] = value;
   }
   return out;
@@ -33,9 +35,9 @@ export function metadataOf(headers: IncomingHttpHeaders, keep: readonly string[]
 /** Request headers for the runtime: the caller's, with the shim's default deadline when it set none. */
 export function requestHeaders(headers: IncomingHttpHeaders, defaultTimeoutMs: number): OutgoingHttpHeaders {
   const out = metadataOf(headers, [':method', ':path']);
-  const method = String(headers[':path'] ?? '').split('/').pop() ?? '';
-  if (out['grpc-timeout'] === undefined && defaultTimeoutMs > 0 && !STREAMING_METHODS.has(method)) {
-    out['grpc-timeout'] = formatGrpcTimeout(defaultTimeoutMs);
+  if (out['grpc-timeout'] === undefined && defaultTimeoutMs > 0) {
+    const path = String(headers[':path'] ?? '');
+    if (!STREAMING_METHODS.has(path.slice(path.lastIndexOf('/') + 1))) out['grpc-timeout'] = formatGrpcTimeout(defaultTimeoutMs);
   }
   return out;
 }
@@ -108,8 +110,12 @@ export interface UnaryResult {
   readonly status: number;
 }
 
-/** One buffered unary call to the runtime, for the intercepted methods. Rejects on transport failure. */
-export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, body: Buffer, signal: AbortSignal): Promise<UnaryResult> {
+/**
+ * One buffered unary call to the runtime, cancelled when `until` fires first: the caller's
+ * stream closing (an intercepted call whose caller left) or a signal aborting. Rejects on
+ * transport failure.
+ */
+export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, body: Buffer, until: ServerHttp2Stream | AbortSignal): Promise<UnaryResult> {
   return new Promise((resolve, reject) => {
     let up: ClientHttp2Stream;
     try {
@@ -117,8 +123,7 @@ export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
     } catch (e) {
       return reject(e);
     }
-    const abort = () => up.close(NGHTTP2_CANCEL);
-    signal.addEventListener('abort', abort, { once: true });
+    const stopWatching = onCancel(until, () => up.close(NGHTTP2_CANCEL));
     let responseHeaders: IncomingHttpHeaders | undefined;
     let trailers: IncomingHttpHeaders | undefined;
     const chunks: Buffer[] = [];
@@ -139,7 +144,7 @@ export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
     const settle = () => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', abort);
+      stopWatching();
       if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));
       if (size > MAX_MESSAGE_BYTES + 5) return reject(new Error('runtime answer larger than the message limit'));
       const status = grpcStatus(trailers ?? responseHeaders);
@@ -151,6 +156,17 @@ export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
     up.on('close', settle);
     up.end(body);
   });
+}
+
+// A stream listener rather than an AbortController per call: the intercepted path is hot, and
+// aborting a controller on every normal close builds a DOMException each time.
+function onCancel(until: ServerHttp2Stream | AbortSignal, cancel: () => void): () => void {
+  if (until instanceof AbortSignal) {
+    until.addEventListener('abort', cancel, { once: true });
+    return () => until.removeEventListener('abort', cancel);
+  }
+  until.once('close', cancel);
+  return () => until.off('close', cancel);
 }
 
 /** Sends a buffered runtime answer to the caller exactly as the runtime gave it. */

@@ -114,25 +114,31 @@ function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const tooBig = (length: number) => {
+    let settled = false;
+    const settle = (body: Buffer | undefined) => {
+      settled = true;
       stream.removeAllListeners('data');
+      resolve(body);
+    };
+    const tooBig = (length: number) => {
       failCall(stream, Status.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${MAX_MESSAGE_BYTES})`);
-      resolve(undefined);
+      settle(undefined);
     };
     let declared: number | undefined;
     stream.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
       if (declared === undefined && size >= 5) {
-        declared = declaredLength(Buffer.concat(chunks, size));
+        declared = declaredLength(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
         if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return tooBig(declared);
       }
       if (size > MAX_MESSAGE_BYTES + 5) return tooBig(size - 5);
-      if (declared !== undefined && size === declared + 5) resolve(Buffer.concat(chunks, size));
+      if (declared !== undefined && size === declared + 5) settle(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
     });
-    stream.on('end', () => resolve(Buffer.concat(chunks, size)));
-    stream.on('error', reject);
-    stream.on('close', () => reject(new Error('closed')));
+    stream.once('end', () => settled || settle(Buffer.concat(chunks, size)));
+    stream.on('error', (e) => settled || reject(e));
+    // Checked before anything is built: this runs on every call's close, almost always after the body.
+    stream.once('close', () => settled || reject(new Error('closed')));
   });
 }
 

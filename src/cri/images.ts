@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { log } from '../log.js';
 import { isImageId } from '../registry/reference.js';
 import { registryLabel } from '../registry/registry.js';
-import { availableAfter, winnerOf, type RewriteEngine } from '../rewrite/engine.js';
+import { alternatives, winnerOf, type Decision, type RewriteEngine } from '../rewrite/engine.js';
 import type { Candidate } from '../rewrite/candidates.js';
 import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, unframe } from './grpc.js';
 import { callUnary, failCall, replay, requestHeaders, type UnaryResult } from './relay.js';
@@ -86,36 +86,54 @@ export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stre
 async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
   const decision = await env.engine.decide(image, 'PullImage');
   const winner = winnerOf(decision);
-  if (!winner && !fallback && decision.ref) {
+  const callerAuth = hasAuth(call.message);
+  const attemptPull = (source: PullSource) => {
+    if (source === ORIGINAL) return call.send(env, 'PullImage');
+    let message = withRequestImage(call.message, source.image);
+    const creds = source.registry.credentials;
+    if (!callerAuth && creds) message = withAuth(message, creds.username, creds.password);
+    return call.send(env, 'PullImage', message);
+  };
+  // Not a reference the shim rewrites (unparseable): the runtime answers for it.
+  if (!decision.ref) return done(call, await attemptPull(ORIGINAL));
+
+  let result = winner ? await attemptPull(winner) : undefined;
+  if (result?.status === Status.OK) return done(call, result);
+  const rest = await pullSourcesAfterWinner(decision, fallback);
+  if (!result && rest.length === 0) {
     const status = Status.NOT_FOUND;
     failCall(call.stream, status, `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`);
     return status;
   }
-  const callerAuth = hasAuth(call.message);
-  const attemptPull = (candidate: Candidate | undefined) => {
-    if (!candidate) return call.send(env, 'PullImage');
-    let message = withRequestImage(call.message, candidate.image);
-    const creds = candidate.registry.credentials;
-    if (!callerAuth && creds) message = withAuth(message, creds.username, creds.password);
-    return call.send(env, 'PullImage', message);
-  };
-
-  let result = await attemptPull(winner);
-  if (result.status === Status.OK || !winner) return done(call, result);
-  // The runtime could not pull from the winner: next available candidate, then the original.
-  const rest: (Candidate | undefined)[] = await availableAfter(decision, decision.winner);
-  if (fallback) rest.push(undefined);
-  let failed: Candidate | undefined = winner;
+  let failed: PullSource | undefined = winner;
   for (const next of rest) {
-    if (call.cancelled || !retryable(result.status)) break;
-    log.warn(
-      `pull of ${failed?.image ?? image} failed (${grpcMessage(result.trailers ?? result.headers)}); trying ${next ? `${next.image} from ${registryLabel(next.registry)}` : `the original ${image}`}`,
-    );
+    if (result) {
+      if (call.cancelled || !retryable(result.status)) break;
+      log.warn(
+        `pull of ${failed === ORIGINAL ? image : failed!.image} failed (${grpcMessage(result.trailers ?? result.headers)}); trying ${next === ORIGINAL ? `the original ${image}` : `${next.image} from ${registryLabel(next.registry)}`}`,
+      );
+    }
     result = await attemptPull(next);
     failed = next;
     if (result.status === Status.OK) break;
   }
-  return done(call, result);
+  return done(call, result!);
+}
+
+/** The original reference, unchanged, as a place to pull from. */
+const ORIGINAL = Symbol('original');
+type PullSource = Candidate | typeof ORIGINAL;
+
+/**
+ * Where a pull goes when the winner (if any) failed: the other registries that have the
+ * image; then, with fallback, the original; then the registries that did not answer the probe
+ * in time (a busy registry may well have the image: the runtime's own pull gets to try). In
+ * strict mode those are the only places left, so a slow registry delays a pull rather than
+ * failing it.
+ */
+async function pullSourcesAfterWinner(decision: Decision, fallback: boolean): Promise<PullSource[]> {
+  const { found, timedOut } = await alternatives(decision);
+  return fallback ? [...found, ORIGINAL, ...timedOut] : [...found, ...timedOut];
 }
 
 /** Errors that say the caller is gone or out of time are final; others may succeed elsewhere. */

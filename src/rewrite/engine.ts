@@ -40,13 +40,21 @@ export function winnerOf(decision: Decision): Candidate | undefined {
   return decision.winner >= 0 ? decision.attempts[decision.winner]!.candidate : undefined;
 }
 
-/** Candidates below `after` whose probe found the image, in trial order. */
-export async function availableAfter(decision: Decision, after: number): Promise<Candidate[]> {
+/**
+ * Where else a pull may succeed, in trial order: the candidates other than the winner that
+ * have the image, and those whose probe ran out of time (a busy registry may well have it).
+ * Waits for probes still running below the winner.
+ */
+export async function alternatives(decision: Decision): Promise<{ found: Candidate[]; timedOut: Candidate[] }> {
   const found: Candidate[] = [];
-  for (const attempt of decision.attempts.slice(after + 1)) {
-    if ((await attempt.outcome).status === 'found') found.push(attempt.candidate);
+  const timedOut: Candidate[] = [];
+  for (const [i, attempt] of decision.attempts.entries()) {
+    if (i === decision.winner) continue;
+    const { status } = await attempt.outcome;
+    if (status === 'found') found.push(attempt.candidate);
+    else if (status === 'timeout') timedOut.push(attempt.candidate);
   }
-  return found;
+  return { found, timedOut };
 }
 
 export interface CacheStats {
@@ -132,7 +140,7 @@ export class RewriteEngine {
       outcome: this.client.probe(candidate.registry, candidate.path, reference, snap.probeTimeoutMs),
     }));
     let winner = -1;
-    let transient = false;
+    const unanswered: string[] = [];
     for (let i = 0; i < attempts.length; i++) {
       const attempt = attempts[i]!;
       const outcome = await attempt.outcome;
@@ -140,7 +148,7 @@ export class RewriteEngine {
         winner = i;
         break;
       }
-      if (isTransient(outcome.status)) transient = true;
+      if (isTransient(outcome.status)) unanswered.push(`${registryLabel(attempt.candidate.registry)} (${outcome.status}: ${outcome.detail})`);
       log.debug(
         `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
       );
@@ -150,8 +158,8 @@ export class RewriteEngine {
       ref,
       attempts,
       winner,
-      reason: winner >= 0 ? '' : attempts.length ? 'no configured registry has the image' : 'no registries configured',
-      transient,
+      reason: winner >= 0 ? '' : noWinnerReason(attempts.length, unanswered),
+      transient: unanswered.length > 0,
       decidedMs: performance.now() - started,
     };
     if (winner >= 0) logMatch(image, action, decision, 'info');
@@ -189,6 +197,13 @@ export class RewriteEngine {
       inflight: new Map(),
     };
   }
+}
+
+function noWinnerReason(candidates: number, unanswered: readonly string[]): string {
+  if (candidates === 0) return 'no registries configured';
+  if (unanswered.length === 0) return 'no configured registry has the image';
+  if (unanswered.length === candidates) return `no configured registry could be asked: ${unanswered.join(', ')}`;
+  return `no configured registry that answered has the image; not answered: ${unanswered.join(', ')}`;
 }
 
 function unparsed(image: string, reason: string): Decision {

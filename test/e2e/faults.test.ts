@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { CriClient } from '../support/cri-client.js';
 import { createWorld, type World } from '../support/fixture.js';
-import { FlakyRegistry, type FlakyMode } from '../support/flaky-registry.js';
+import { FlakyRegistry, LAG_MS, type FlakyMode } from '../support/flaky-registry.js';
 import { startShim, type TestShim } from '../support/shim.js';
 
 let w: World;
@@ -106,6 +106,26 @@ describe('registry faults under load', () => {
     await new Promise((r) => setTimeout(r, 1600));
     await clearImages();
     assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.c, 'token server back: C');
+  });
+
+  it('in strict mode, pulls from a registry too busy to answer the probe in time rather than failing', async () => {
+    // The only registry with only-c:v1 sits behind a front that holds every request longer
+    // than the probe timeout: the shim cannot confirm the image, but the runtime can pull it.
+    const busy = await FlakyRegistry.start(w.c.host);
+    w.containerd.allowHttpRegistry(busy.host);
+    try {
+      busy.mode = 'lagging';
+      const { shim, cri } = await start(`  - address: http://${busy.host}\n    auth: ${w.c.creds}\n    priority: 3000\n`);
+      await clearImages();
+      const from = shim.output().length;
+      const started = Date.now();
+      const refs = await Promise.all(Array.from({ length: 5 }, () => cri.pullImage('only-c:v1', undefined, {}, 60_000)));
+      assert.deepEqual(new Set(refs.map((r) => r.image_ref)), new Set([w.onlyCId]));
+      assert.ok(Date.now() - started > LAG_MS, 'the pull went through the lagging front');
+      assert.doesNotMatch(shim.output().slice(from), /not found in any configured registry/);
+    } finally {
+      await busy.stop();
+    }
   });
 });
 

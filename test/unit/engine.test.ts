@@ -5,7 +5,7 @@ import type { ShimConfig } from '../../src/config/types.js';
 import type { ProbeOutcome, ProbeStatus } from '../../src/registry/client.js';
 import type { Registry } from '../../src/registry/registry.js';
 import { candidates, orderRegistries } from '../../src/rewrite/candidates.js';
-import { availableAfter, formatCacheStats, RewriteEngine, winnerOf, type Prober } from '../../src/rewrite/engine.js';
+import { alternatives, formatCacheStats, RewriteEngine, winnerOf, type Prober } from '../../src/rewrite/engine.js';
 import { parseReference } from '../../src/registry/reference.js';
 
 function config(yaml: string): ShimConfig {
@@ -77,7 +77,7 @@ describe('RewriteEngine', () => {
     const engine = new RewriteEngine(prober, config(BASE));
     const d = await engine.decide('nginx', 'PullImage');
     assert.equal(winnerOf(d)?.image, 'sealos.hub:5000/library/nginx:latest');
-    assert.deepEqual((await availableAfter(d, d.winner)).map((c) => c.image), ['docker.io/library/nginx:latest']);
+    assert.deepEqual((await alternatives(d)).found.map((c) => c.image), ['docker.io/library/nginx:latest']);
     assert.equal(prober.calls.length, 5, 'every candidate probed once, concurrently');
   });
 
@@ -121,6 +121,23 @@ describe('RewriteEngine', () => {
     assert.equal(winnerOf(d)?.registry.domain, 'sealos.hub:5000');
     const steady = await new RewriteEngine(new FakeProber({ 'fast-registry.io': 'found' }), config(BASE)).decide('nginx', 'PullImage');
     assert.equal(steady.transient, false);
+  });
+
+  it('names the registries that could not be asked, and offers those that timed out as places a pull may still succeed', async () => {
+    const prober = new FakeProber({ 'fast-registry.io': 'timeout', 'docker.io': 'bad_response' });
+    const d = await new RewriteEngine(prober, config(BASE)).decide('nginx', 'PullImage');
+    assert.equal(winnerOf(d), undefined);
+    assert.equal(d.transient, true);
+    assert.match(d.reason, /not answered: fast-registry\.io \(timeout: .*\), docker\.io \(bad_response: .*\)/);
+    const { found, timedOut } = await alternatives(d);
+    assert.deepEqual(found, []);
+    assert.deepEqual(
+      timedOut.map((c) => c.registry.domain),
+      ['fast-registry.io'],
+      'a registry that timed out may be busy; one that answered badly is not offered',
+    );
+    const none = await new RewriteEngine(new FakeProber({}), config(BASE)).decide('nginx', 'PullImage');
+    assert.equal(none.reason, 'no configured registry has the image');
   });
 
   it('evicts beyond imageCacheSize and counts evictions', async () => {

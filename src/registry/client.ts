@@ -1,12 +1,14 @@
 // Asks registries whether they hold a manifest (registry API v2), with credentials.
 // One undici Agent per TLS setting keeps keep-alive connections, at most
-// `connectionsPerOrigin` per registry, so probes never leak sockets.
+// `connectionsPerOrigin` per registry, so probes never leak sockets; a gate per registry
+// admits as many probes at a time (see gate.ts).
 
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { Agent, type Dispatcher } from 'undici';
 import type { RegistryErrorKind } from '../errors.js';
 import { parseChallenges } from './challenge.js';
+import { RegistryGate } from './gate.js';
 import type { Credentials, Registry } from './registry.js';
 import { USER_AGENT } from '../version.js';
 
@@ -43,6 +45,9 @@ interface CachedToken {
 
 type Memo = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
 
+/** How long a probe may wait for one of its registry's connections, in probe timeouts. */
+export const QUEUE_WAIT_TIMEOUTS = 2;
+
 const MIN_TOKEN_TTL_MS = 10_000;
 const DEFAULT_TOKEN_TTL_MS = 60_000;
 
@@ -51,6 +56,8 @@ export class RegistryClient {
   private readonly tokens = new LRUCache<string, CachedToken>({ max: 4096 });
   /** What each registry asked for last time, so later probes send credentials up front. */
   private readonly authMemo = new Map<string, Memo>();
+  /** Per registry API origin: how many probes may be in flight, and whether it is answering. */
+  private readonly gates = new Map<string, RegistryGate>();
   /** Registries that refused HEAD on manifests: ask with GET straight away. */
   private readonly headRefused = new Set<string>();
   private readonly connections: number;
@@ -77,15 +84,26 @@ export class RegistryClient {
     return this.ask(registry, '/v2/', undefined, timeoutMs);
   }
 
-  /** One authorised request, classified. Resolves, never rejects; bounded by `timeoutMs`. */
+  /**
+   * One authorised request, classified. Resolves, never rejects. Waits for the registry's
+   * gate (at most QUEUE_WAIT_TIMEOUTS × `timeoutMs`), then is bounded by `timeoutMs`
+   * including any token exchange.
+   */
   private async ask(registry: Registry, url: string, scope: string | undefined, timeoutMs: number): Promise<ProbeOutcome> {
     const started = performance.now();
-    const signal = AbortSignal.timeout(timeoutMs);
     const done = (status: ProbeStatus, detail: string): ProbeOutcome => ({
       status,
       detail,
       ms: performance.now() - started,
     });
+    const gate = this.gateFor(registry);
+    let release: () => void;
+    try {
+      release = await gate.admit(timeoutMs * QUEUE_WAIT_TIMEOUTS);
+    } catch (e) {
+      return done('timeout', (e as Error).message);
+    }
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
       const status = await this.authorisedStatus(registry, url, scope, signal);
       if (status >= 200 && status < 300) return done('found', `HTTP ${status}`);
@@ -93,9 +111,14 @@ export class RegistryClient {
       if (status === 401 || status === 403) return done('unauthorized', `HTTP ${status}`);
       return done('bad_response', `HTTP ${status}`);
     } catch (e) {
-      if (signal.aborted) return done('timeout', `no answer within ${timeoutMs}ms`);
+      if (signal.aborted) {
+        gate.close(timeoutMs, `not answering (a probe got no answer within ${timeoutMs}ms just before)`);
+        return done('timeout', `no answer within ${timeoutMs}ms`);
+      }
       if (e instanceof ProbeFailure) return done(e.kind, e.message);
       return done('unreachable', errorText(e));
+    } finally {
+      release();
     }
   }
 
@@ -227,6 +250,15 @@ export class RegistryClient {
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
     return this.agentFor(registry).request({ origin, path, method, headers: { 'user-agent': USER_AGENT, ...headers }, signal });
+  }
+
+  private gateFor(registry: Registry): RegistryGate {
+    let gate = this.gates.get(registry.apiOrigin);
+    if (!gate) {
+      gate = new RegistryGate(this.connections);
+      this.gates.set(registry.apiOrigin, gate);
+    }
+    return gate;
   }
 
   private agentFor(registry: Registry): Agent {

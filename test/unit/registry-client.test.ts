@@ -143,4 +143,37 @@ describe('RegistryClient.probe', () => {
     assert.ok(client.openConnections() <= 4);
     await client.close();
   });
+
+  it('starts the probe timeout when a connection is free: a busy registry is waited for, not timed out', async () => {
+    // 8 probes over 2 connections, 200 ms each: the last ones wait 600 ms, past the 500 ms timeout.
+    const srv = await serve((_q, s) => setTimeout(() => s.writeHead(200).end(), 200));
+    const client = new RegistryClient({ connectionsPerOrigin: 2 });
+    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 500)));
+    assert.deepEqual(outcomes.map((o) => o.status), Array(8).fill('found'));
+    assert.ok(Math.max(...outcomes.map((o) => o.ms)) > 500, 'some waited longer than the timeout in all');
+    await client.close();
+  });
+
+  it('after a probe times out, refuses the waiting and new probes at once, and asks again one timeout later', async () => {
+    let answering = false;
+    const srv = await serve((_q, s) => {
+      if (answering) s.writeHead(200).end();
+    });
+    const client = new RegistryClient({ connectionsPerOrigin: 2 });
+    const started = performance.now();
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 300)));
+    const took = performance.now() - started;
+    assert.deepEqual(outcomes.map((o) => o.status), Array(10).fill('timeout'));
+    assert.ok(took < 600, `a burst cost one timeout, not one per batch of connections (${Math.round(took)} ms)`);
+    assert.equal(srv.requests.length, 2, 'only the admitted probes reached the registry');
+    const t = performance.now();
+    const refused = await client.probe(registry(srv.host), 'a', 'again', 300);
+    assert.equal(refused.status, 'timeout');
+    assert.match(refused.detail, /not answering/);
+    assert.ok(performance.now() - t < 100, 'refused without waiting');
+    answering = true;
+    await new Promise((r) => setTimeout(r, 350));
+    assert.equal((await client.probe(registry(srv.host), 'a', 'later', 300)).status, 'found');
+    await client.close();
+  });
 });

@@ -5,6 +5,7 @@
 //   BENCH_SOAK_SECONDS  steady mixed load for the RSS/fd check (default 600)
 //   BENCH_ROUNDS        interleaved rounds for latency (default 10)
 //   BENCH_CALLS         calls per target per round (default 300)
+//   BENCH_SHIM_NODE_OPTIONS  Node options for the shim (default: those of deploy/image-cri-shim.service)
 
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -126,9 +127,9 @@ runScript('bench', async (dir, defer) => {
     .join('');
   const shimDir = join(dir, 'shim');
   mkdirSync(shimDir);
-  // The shim runs with the Node options of the shipped systemd unit.
+  // The shim runs with the Node options of the shipped systemd unit, unless BENCH_SHIM_NODE_OPTIONS says otherwise.
   const unit = readFileSync(fileURLToPath(new URL('../../deploy/image-cri-shim.service', import.meta.url)), 'utf8');
-  const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? '';
+  const nodeOptions = process.env.BENCH_SHIM_NODE_OPTIONS ?? /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1] ?? '';
   const shim = await startShim(
     shimDir,
     // Default probe timeout (5s): the shim as an operator runs it.

@@ -1,6 +1,9 @@
-// The three intercepted ImageService methods. Each buffers its one request message, edits
-// only ImageSpec.image (and PullImageRequest.auth), and otherwise behaves as the runtime does:
-// the runtime's answers and errors reach the caller as the runtime gave them.
+// The three intercepted ImageService methods. Each edits only ImageSpec.image (and
+// PullImageRequest.auth) and otherwise behaves as the runtime does: the runtime's answers and
+// errors reach the caller as the runtime gave them. PullImage and RemoveImage read their one
+// request message first; ImageStatus, the hot one (kubelet asks before every container start),
+// streams its request to the runtime as it comes and reads it only when the runtime does not
+// know the name.
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { log } from '../log.js';
@@ -8,8 +11,8 @@ import { isImageId } from '../registry/reference.js';
 import { registryLabel } from '../registry/registry.js';
 import { alternatives, winnerOf, type Decision, type RewriteEngine } from '../rewrite/engine.js';
 import type { Candidate } from '../rewrite/candidates.js';
-import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, unframe } from './grpc.js';
-import { callUnary, failCall, replay, requestHeaders, type UnaryResult } from './relay.js';
+import { formatGrpcTimeout, frame, grpcMessage, MAX_MESSAGE_BYTES, parseGrpcTimeout, Status, unframe } from './grpc.js';
+import { callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
 import type { RuntimeConnection } from './upstream.js';
 import { FIELD, hasAuth, onlyField, requestImage, statusHasImage, withAuth, withRequestImage } from './wire.js';
 
@@ -34,9 +37,10 @@ class ImageCall {
     readonly body: Buffer,
     readonly message: Buffer,
     defaultTimeoutMs: number,
+    receivedAt = Date.now(),
   ) {
     const given = parseGrpcTimeout(headers['grpc-timeout']);
-    this.deadline = Date.now() + (given ?? defaultTimeoutMs);
+    this.deadline = receivedAt + (given ?? defaultTimeoutMs);
   }
 
   /** The caller left before its answer (checked only while the answer is still to come). */
@@ -58,12 +62,8 @@ class ImageCall {
   }
 }
 
-/**
- * Handles one intercepted call whose request body has been read in full. `service` is
- * "runtime.v1.ImageService" or "runtime.v1alpha2.ImageService".
- */
-export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, method: ImageMethod, body: Buffer): Promise<number> {
-  const settings = env.settings();
+/** The image a request names, when it is a message the shim can read and a name it may rewrite. */
+function rewritableImage(body: Buffer): { message: Buffer; image: string | undefined } {
   const framed = unframe(body);
   let image: string | undefined;
   try {
@@ -71,16 +71,77 @@ export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stre
   } catch {
     image = undefined; // not a message we can read: the runtime will say what is wrong with it
   }
-  const call = new ImageCall(stream, headers, service, body, framed?.message ?? body, settings.timeoutMs);
+  // Compressed, malformed, empty or an image ID: nothing to edit.
+  if (image === '' || (image !== undefined && isImageId(image))) image = undefined;
+  return { message: framed?.message ?? body, image };
+}
+
+/**
+ * Handles PullImage or RemoveImage whose request body has been read in full. `service` is
+ * "runtime.v1.ImageService" or "runtime.v1alpha2.ImageService".
+ */
+export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, method: 'PullImage' | 'RemoveImage', body: Buffer): Promise<number> {
+  const settings = env.settings();
+  const { message, image } = rewritableImage(body);
+  const call = new ImageCall(stream, headers, service, body, message, settings.timeoutMs);
   try {
-    // Nothing to edit (compressed, malformed, an image ID): the body goes up as it came.
-    if (image === undefined || image === '' || isImageId(image)) return done(call, await call.send(env, method));
+    if (image === undefined) return done(call, await call.send(env, method));
     if (method === 'PullImage') return await pull(env, call, image, settings.fallback);
-    return await statusOrRemove(env, call, method, image);
+    return await remove(env, call, image);
   } catch (e) {
-    if (!call.cancelled) failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
-    return Status.UNAVAILABLE;
+    return unavailable(stream, e);
   }
+}
+
+/**
+ * Handles ImageStatus: the caller's request goes to the runtime as it arrives, its bytes kept;
+ * the runtime's answer stands when it knows the name (or fails). Only otherwise is the kept
+ * request read, and the rewritten name asked about.
+ */
+export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string): Promise<number> {
+  const receivedAt = Date.now();
+  const settings = env.settings();
+  try {
+    const { up, answer } = openUnary(env.conn, requestHeaders(headers, settings.timeoutMs), stream);
+    const kept = forwardAndKeep(stream, up);
+    const known = await answer;
+    if (runtimeKnows(known)) return replied(stream, known);
+    const body = kept();
+    const { message, image } = body ? rewritableImage(body) : { message: undefined, image: undefined };
+    if (!body || !message || image === undefined) return replied(stream, known);
+    const winner = winnerOf(await env.engine.decide(image, 'ImageStatus'));
+    if (!winner) return replied(stream, known);
+    const call = new ImageCall(stream, headers, service, body, message, settings.timeoutMs, receivedAt);
+    return done(call, await call.send(env, 'ImageStatus', withRequestImage(message, winner.image)));
+  } catch (e) {
+    return unavailable(stream, e);
+  }
+}
+
+/**
+ * Pipes the caller's request to `up` and keeps its bytes; the returned function gives them
+ * once the runtime has answered (undefined when over the message limit: nothing to rewrite).
+ */
+function forwardAndKeep(stream: ServerHttp2Stream, up: NodeJS.WritableStream): () => Buffer | undefined {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  stream.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_MESSAGE_BYTES + 5) chunks.push(chunk);
+  });
+  stream.on('error', () => {});
+  stream.pipe(up);
+  return () => (size > MAX_MESSAGE_BYTES + 5 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+}
+
+function unavailable(stream: ServerHttp2Stream, e: unknown): number {
+  if (!(stream.closed || stream.destroyed)) failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
+  return Status.UNAVAILABLE;
+}
+
+/** An ImageStatus answer says the runtime knows the name; an error is the runtime's to give. */
+function runtimeKnows(answer: UnaryResult): boolean {
+  return answer.status !== Status.OK || (answer.trailers !== undefined && statusHasImage(unframe(answer.body)?.message ?? Buffer.alloc(0)));
 }
 
 async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
@@ -142,20 +203,19 @@ function retryable(status: number): boolean {
 }
 
 function done(call: ImageCall, result: UnaryResult): number {
-  replay(call.stream, result);
+  return replied(call.stream, result);
+}
+
+function replied(stream: ServerHttp2Stream, result: UnaryResult): number {
+  replay(stream, result);
   return result.status;
 }
 
-/** ImageStatus and RemoveImage: an ID or name the runtime already knows wins; else the rewrite. */
-async function statusOrRemove(env: ImageCallEnv, call: ImageCall, method: 'ImageStatus' | 'RemoveImage', image: string): Promise<number> {
+/** RemoveImage: an ID or name the runtime already knows is removed as given; else the rewritten name. */
+async function remove(env: ImageCallEnv, call: ImageCall, image: string): Promise<number> {
   // An ImageStatusRequest carrying just the caller's ImageSpec asks "do you know this name?".
-  const known = await call.send(env, 'ImageStatus', method === 'ImageStatus' ? undefined : onlyField(call.message, FIELD.requestImage));
-  const runtimeKnows = known.status !== Status.OK || (known.trailers !== undefined && statusHasImage(unframe(known.body)?.message ?? Buffer.alloc(0)));
-  // The name as the caller gave it: the status just asked, or the removal unchanged.
-  const asGiven = async () => done(call, method === 'ImageStatus' ? known : await call.send(env, 'RemoveImage'));
-  // The runtime knows the name (or failed): its answer stands.
-  if (runtimeKnows) return asGiven();
-  const winner = winnerOf(await env.engine.decide(image, method));
-  if (!winner) return asGiven();
-  return done(call, await call.send(env, method, withRequestImage(call.message, winner.image)));
+  const known = await call.send(env, 'ImageStatus', onlyField(call.message, FIELD.requestImage));
+  const winner = runtimeKnows(known) ? undefined : winnerOf(await env.engine.decide(image, 'RemoveImage'));
+  if (!winner) return done(call, await call.send(env, 'RemoveImage'));
+  return done(call, await call.send(env, 'RemoveImage', withRequestImage(call.message, winner.image)));
 }

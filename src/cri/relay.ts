@@ -111,18 +111,14 @@ export interface UnaryResult {
 }
 
 /**
- * One buffered unary call to the runtime, cancelled when `until` fires first: the caller's
- * stream closing (an intercepted call whose caller left) or a signal aborting. Rejects on
- * transport failure.
+ * Opens a unary call to the runtime whose answer is buffered; the request is written to `up`
+ * by the caller of this. Cancelled when `until` fires first: the caller's stream closing (an
+ * intercepted call whose caller left) or a signal aborting. `answer` rejects on transport
+ * failure. Throws when there is no runtime connection.
  */
-export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, body: Buffer, until: ServerHttp2Stream | AbortSignal): Promise<UnaryResult> {
-  return new Promise((resolve, reject) => {
-    let up: ClientHttp2Stream;
-    try {
-      up = openUpstream(conn, headers, false);
-    } catch (e) {
-      return reject(e);
-    }
+export function openUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, until: ServerHttp2Stream | AbortSignal): { up: ClientHttp2Stream; answer: Promise<UnaryResult> } {
+  const up = openUpstream(conn, headers, false);
+  const answer = new Promise<UnaryResult>((resolve, reject) => {
     const stopWatching = onCancel(until, () => up.close(NGHTTP2_CANCEL));
     let responseHeaders: IncomingHttpHeaders | undefined;
     let trailers: IncomingHttpHeaders | undefined;
@@ -130,9 +126,6 @@ export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
     let size = 0;
     up.on('response', (h) => {
       responseHeaders = h;
-    });
-    up.on('trailers', (t) => {
-      trailers = t;
     });
     up.on('data', (chunk: Buffer) => {
       size += chunk.length;
@@ -148,14 +141,29 @@ export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
       if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));
       if (size > MAX_MESSAGE_BYTES + 5) return reject(new Error('runtime answer larger than the message limit'));
       const status = grpcStatus(trailers ?? responseHeaders);
-      resolve({ headers: responseHeaders, body: Buffer.concat(chunks), trailers, status });
+      resolve({ headers: responseHeaders, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), trailers, status });
     };
-    // The answer is complete at the end of the runtime's stream (trailers arrive before it);
-    // waiting for 'close' as well would only add latency.
+    // Trailers end the answer (DATA frames come before them): with nothing left unread, it is
+    // complete now, a tick or two before 'end'. 'close' covers resets.
+    up.on('trailers', (t) => {
+      trailers = t;
+      if (up.readableLength === 0) settle();
+    });
     up.on('end', settle);
     up.on('close', settle);
-    up.end(body);
   });
+  return { up, answer };
+}
+
+/** One buffered unary call to the runtime with a request already in hand (see openUnary). */
+export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, body: Buffer, until: ServerHttp2Stream | AbortSignal): Promise<UnaryResult> {
+  try {
+    const { up, answer } = openUnary(conn, headers, until);
+    up.end(body);
+    return answer;
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 // A stream listener rather than an AbortController per call: the intercepted path is hot, and

@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
 import { declaredLength, MAX_MESSAGE_BYTES, Status } from './grpc.js';
-import { handleImageCall, type ImageCallEnv, type ImageMethod } from './images.js';
+import { handleImageCall, handleImageStatus, type ImageCallEnv, type ImageMethod } from './images.js';
 import { failCall, relay, requestHeaders } from './relay.js';
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
 
@@ -90,14 +90,20 @@ export class CriServer {
       relay(this.options.conn, stream, requestHeaders(headers, this.options.settings().timeoutMs), finish);
       return;
     }
+    const [, service, method] = intercepted as unknown as [string, string, ImageMethod];
+    const internalError = (e: Error) => {
+      log.error(`${path}: ${e.message}`);
+      failCall(stream, Status.INTERNAL, 'image-cri-shim internal error');
+      finish(Status.INTERNAL);
+    };
+    if (method === 'ImageStatus') {
+      handleImageStatus(this.options, stream, headers, service).then(finish, internalError);
+      return;
+    }
     readBody(stream).then(
       (body) => {
         if (body === undefined) return finish(Status.RESOURCE_EXHAUSTED);
-        handleImageCall(this.options, stream, headers, intercepted[1]!, intercepted[2] as ImageMethod, body).then(finish, (e: Error) => {
-          log.error(`${path}: ${e.message}`);
-          failCall(stream, Status.INTERNAL, 'image-cri-shim internal error');
-          finish(Status.INTERNAL);
-        });
+        handleImageCall(this.options, stream, headers, service, method, body).then(finish, internalError);
       },
       () => finish(Status.CANCELLED),
     );

@@ -107,12 +107,12 @@ export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2St
     const known = await answer;
     if (runtimeKnows(known)) return replied(stream, known);
     const body = kept();
-    const { message, image } = body ? rewritableImage(body) : { message: undefined, image: undefined };
-    if (!body || !message || image === undefined) return replied(stream, known);
-    const winner = winnerOf(await env.engine.decide(image, 'ImageStatus'));
+    const request = body && rewritableImage(body);
+    if (!body || !request || request.image === undefined) return replied(stream, known);
+    const winner = winnerOf(await env.engine.decide(request.image, 'ImageStatus'));
     if (!winner) return replied(stream, known);
-    const call = new ImageCall(stream, headers, service, body, message, settings.timeoutMs, receivedAt);
-    return done(call, await call.send(env, 'ImageStatus', withRequestImage(message, winner.image)));
+    const call = new ImageCall(stream, headers, service, body, request.message, settings.timeoutMs, receivedAt);
+    return done(call, await call.send(env, 'ImageStatus', withRequestImage(request.message, winner.image)));
   } catch (e) {
     return unavailable(stream, e);
   }

@@ -108,7 +108,7 @@ export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2St
     if (runtimeKnows(known)) return replied(stream, known);
     const body = kept();
     const request = body && rewritableImage(body);
-    if (!body || !request || request.image === undefined) return replied(stream, known);
+    if (!body || request?.image === undefined) return replied(stream, known);
     const winner = winnerOf(await env.engine.decide(request.image, 'ImageStatus'));
     if (!winner) return replied(stream, known);
     const call = new ImageCall(stream, headers, service, body, request.message, settings.timeoutMs, receivedAt);

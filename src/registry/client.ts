@@ -46,7 +46,7 @@ interface CachedToken {
 type Memo = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
 
 /** How long a probe may wait for one of its registry's connections, in probe timeouts. */
-export const QUEUE_WAIT_TIMEOUTS = 2;
+const QUEUE_WAIT_TIMEOUTS = 2;
 
 const MIN_TOKEN_TTL_MS = 10_000;
 const DEFAULT_TOKEN_TTL_MS = 60_000;

@@ -5,8 +5,6 @@
 // answering for a while: waiting and new probes are refused at once rather than each waiting
 // out its own timeout, so a hanging registry costs a burst one timeout, not one per batch.
 
-export class GateRefusal extends Error {}
-
 interface Waiter {
   admit(): void;
   refuse(why: string): void;
@@ -22,11 +20,11 @@ export class RegistryGate {
   constructor(private readonly limit: number) {}
 
   /**
-   * Resolves with a release function once the probe may go; rejects with a GateRefusal when
+   * Resolves with a release function once the probe may go; rejects with the reason when
    * the registry is not answering or the wait exceeds `maxWaitMs`.
    */
   admit(maxWaitMs: number): Promise<() => void> {
-    if (performance.now() < this.closedUntil) return Promise.reject(new GateRefusal(this.closedWhy));
+    if (performance.now() < this.closedUntil) return Promise.reject(new Error(this.closedWhy));
     if (this.active < this.limit) {
       this.active++;
       return Promise.resolve(this.releaser());
@@ -40,7 +38,7 @@ export class RegistryGate {
         },
         refuse: (why) => {
           clearTimeout(timer);
-          reject(new GateRefusal(why));
+          reject(new Error(why));
         },
       };
       const timer = setTimeout(() => {

@@ -37,8 +37,8 @@ address: http://${hub.host}
 auth: admin:demo-password
 registries:
   - address: http://${mirror.host}
-  auth: mirror:mirror-password
-  priority: 2000
+    auth: mirror:mirror-password
+    priority: 2000
 fallback: false
 `;
   say('starting image-cri-shim with this config (the mirror has priority 2000 but lacks the image):');

@@ -145,12 +145,13 @@ describe('RegistryClient.probe', () => {
   });
 
   it('starts the probe timeout when a connection is free: a busy registry is waited for, not timed out', async () => {
-    // 8 probes over 2 connections, 200 ms each: the last ones wait 600 ms, past the 500 ms timeout.
-    const srv = await serve((_q, s) => setTimeout(() => s.writeHead(200).end(), 200));
+    // 10 probes over 2 connections, 150 ms each: the last ones take 750 ms in all, past the
+    // 600 ms timeout, having waited 600 ms (well inside the 1200 ms bound on waiting).
+    const srv = await serve((_q, s) => setTimeout(() => s.writeHead(200).end(), 150));
     const client = new RegistryClient({ connectionsPerOrigin: 2 });
-    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 500)));
-    assert.deepEqual(outcomes.map((o) => o.status), Array(8).fill('found'));
-    assert.ok(Math.max(...outcomes.map((o) => o.ms)) > 500, 'some waited longer than the timeout in all');
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 600)));
+    assert.deepEqual(outcomes.map((o) => o.status), Array(10).fill('found'));
+    assert.ok(Math.max(...outcomes.map((o) => o.ms)) > 600, 'some took longer than the timeout in all');
     await client.close();
   });
 

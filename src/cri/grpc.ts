@@ -21,6 +21,9 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 const PREFIX = 5;
 
+/** A body of one framed message at the limit; anything longer is over it. */
+export const MAX_FRAMED_BYTES = PREFIX + MAX_MESSAGE_BYTES;
+
 /** One length-prefixed gRPC message. */
 export function frame(message: Uint8Array, compressed = false): Buffer {
   const out = Buffer.allocUnsafe(PREFIX + message.length);

@@ -11,8 +11,8 @@ import { isImageId } from '../registry/reference.js';
 import { registryLabel } from '../registry/registry.js';
 import { alternatives, winnerOf, type Decision, type RewriteEngine } from '../rewrite/engine.js';
 import type { Candidate } from '../rewrite/candidates.js';
-import { formatGrpcTimeout, frame, grpcMessage, MAX_MESSAGE_BYTES, parseGrpcTimeout, Status, unframe } from './grpc.js';
-import { callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
+import { formatGrpcTimeout, frame, grpcMessage, MAX_FRAMED_BYTES, parseGrpcTimeout, Status, unframe } from './grpc.js';
+import { callerGone, callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
 import type { RuntimeConnection } from './upstream.js';
 import { FIELD, hasAuth, onlyField, requestImage, statusHasImage, withAuth, withRequestImage } from './wire.js';
 
@@ -45,7 +45,7 @@ class ImageCall {
 
   /** The caller left before its answer (checked only while the answer is still to come). */
   get cancelled(): boolean {
-    return this.stream.closed || this.stream.destroyed;
+    return callerGone(this.stream);
   }
 
   /** Headers for one call to the runtime, carrying what is left of the caller's deadline. */
@@ -127,15 +127,15 @@ function forwardAndKeep(stream: ServerHttp2Stream, up: NodeJS.WritableStream): (
   let size = 0;
   stream.on('data', (chunk: Buffer) => {
     size += chunk.length;
-    if (size <= MAX_MESSAGE_BYTES + 5) chunks.push(chunk);
+    if (size <= MAX_FRAMED_BYTES) chunks.push(chunk);
   });
   stream.on('error', () => {});
   stream.pipe(up);
-  return () => (size > MAX_MESSAGE_BYTES + 5 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  return () => (size > MAX_FRAMED_BYTES ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
 }
 
 function unavailable(stream: ServerHttp2Stream, e: unknown): number {
-  if (!(stream.closed || stream.destroyed)) failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
+  failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
   return Status.UNAVAILABLE;
 }
 
@@ -146,7 +146,6 @@ function runtimeKnows(answer: UnaryResult): boolean {
 
 async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
   const decision = await env.engine.decide(image, 'PullImage');
-  const winner = winnerOf(decision);
   const callerAuth = hasAuth(call.message);
   const attemptPull = (source: PullSource) => {
     if (source === ORIGINAL) return call.send(env, 'PullImage');
@@ -158,27 +157,21 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   // Not a reference the shim rewrites (unparseable): the runtime answers for it.
   if (!decision.ref) return done(call, await attemptPull(ORIGINAL));
 
-  let result = winner ? await attemptPull(winner) : undefined;
-  if (result?.status === Status.OK) return done(call, result);
-  const rest = await pullSourcesAfterWinner(decision, fallback);
-  if (!result && rest.length === 0) {
-    const status = Status.NOT_FOUND;
-    failCall(call.stream, status, `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`);
-    return status;
-  }
-  let failed: PullSource | undefined = winner;
-  for (const next of rest) {
-    if (result) {
-      if (call.cancelled || !retryable(result.status)) break;
+  let last: { source: PullSource; result: UnaryResult } | undefined;
+  for await (const source of pullSources(decision, fallback)) {
+    if (last) {
+      if (call.cancelled || !retryable(last.result.status)) break;
       log.warn(
-        `pull of ${failed === ORIGINAL ? image : failed!.image} failed (${grpcMessage(result.trailers ?? result.headers)}); trying ${next === ORIGINAL ? `the original ${image}` : `${next.image} from ${registryLabel(next.registry)}`}`,
+        `pull of ${last.source === ORIGINAL ? image : last.source.image} failed (${grpcMessage(last.result.trailers ?? last.result.headers)}); trying ${source === ORIGINAL ? `the original ${image}` : `${source.image} from ${registryLabel(source.registry)}`}`,
       );
     }
-    result = await attemptPull(next);
-    failed = next;
-    if (result.status === Status.OK) break;
+    last = { source, result: await attemptPull(source) };
+    if (last.result.status === Status.OK) break;
   }
-  return done(call, result!);
+  if (last) return done(call, last.result);
+  const status = Status.NOT_FOUND;
+  failCall(call.stream, status, `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`);
+  return status;
 }
 
 /** The original reference, unchanged, as a place to pull from. */
@@ -186,15 +179,17 @@ const ORIGINAL = Symbol('original');
 type PullSource = Candidate | typeof ORIGINAL;
 
 /**
- * Where a pull goes when the winner (if any) failed: the other registries that have the
+ * Where a pull goes, in order: the winner; when it fails, the other registries that have the
  * image; then, with fallback, the original; then the registries that did not answer the probe
  * in time (a busy registry may well have the image: the runtime's own pull gets to try). In
  * strict mode those are the only places left, so a slow registry delays a pull rather than
- * failing it.
+ * failing it. Lazy: the probes below the winner are waited for only if the winner fails.
  */
-async function pullSourcesAfterWinner(decision: Decision, fallback: boolean): Promise<PullSource[]> {
+async function* pullSources(decision: Decision, fallback: boolean): AsyncGenerator<PullSource> {
+  const winner = winnerOf(decision);
+  if (winner) yield winner;
   const { found, timedOut } = await alternatives(decision);
-  return fallback ? [...found, ORIGINAL, ...timedOut] : [...found, ...timedOut];
+  yield* fallback ? [...found, ORIGINAL, ...timedOut] : [...found, ...timedOut];
 }
 
 /** Errors that say the caller is gone or out of time are final; others may succeed elsewhere. */

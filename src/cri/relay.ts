@@ -8,7 +8,7 @@ import http2, {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { formatGrpcTimeout, grpcStatus, MAX_MESSAGE_BYTES, Status, trailersOnly } from './grpc.js';
+import { formatGrpcTimeout, grpcStatus, MAX_FRAMED_BYTES, Status, trailersOnly } from './grpc.js';
 import type { RuntimeConnection } from './upstream.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -42,9 +42,14 @@ export function requestHeaders(headers: IncomingHttpHeaders, defaultTimeoutMs: n
   return out;
 }
 
+/** The caller's stream is over: it left, or its answer has been given. */
+export function callerGone(stream: ServerHttp2Stream): boolean {
+  return stream.destroyed || stream.closed;
+}
+
 /** Ends a call with a gRPC error, or resets it when the answer has already begun. */
 export function failCall(stream: ServerHttp2Stream, code: number, message: string): void {
-  if (stream.destroyed || stream.closed) return;
+  if (callerGone(stream)) return;
   if (!stream.headersSent) stream.respond(trailersOnly(code, message), { endStream: true });
   else stream.close(NGHTTP2_INTERNAL_ERROR);
 }
@@ -69,7 +74,7 @@ export function relay(conn: RuntimeConnection, stream: ServerHttp2Stream, header
   up.once('end', () => (upstreamDone = true));
   up.on('response', (h, flags) => {
     responded = true;
-    if (stream.destroyed || stream.closed) return;
+    if (callerGone(stream)) return;
     if (flags & NGHTTP2_FLAG_END_STREAM) {
       upstreamDone = true;
       onDone?.(grpcStatus(h));
@@ -129,7 +134,7 @@ export function openUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
     });
     up.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES + 5) up.close(NGHTTP2_CANCEL);
+      if (size > MAX_FRAMED_BYTES) up.close(NGHTTP2_CANCEL);
       else chunks.push(chunk);
     });
     up.on('error', () => {});
@@ -139,7 +144,7 @@ export function openUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
       settled = true;
       stopWatching();
       if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));
-      if (size > MAX_MESSAGE_BYTES + 5) return reject(new Error('runtime answer larger than the message limit'));
+      if (size > MAX_FRAMED_BYTES) return reject(new Error('runtime answer larger than the message limit'));
       const status = grpcStatus(trailers ?? responseHeaders);
       resolve({ headers: responseHeaders, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), trailers, status });
     };
@@ -179,7 +184,7 @@ function onCancel(until: ServerHttp2Stream | AbortSignal, cancel: () => void): (
 
 /** Sends a buffered runtime answer to the caller exactly as the runtime gave it. */
 export function replay(stream: ServerHttp2Stream, result: UnaryResult): void {
-  if (stream.destroyed || stream.closed) return;
+  if (callerGone(stream)) return;
   if (!result.trailers) {
     stream.respond(metadataOf(result.headers, [':status']), { endStream: true });
     return;

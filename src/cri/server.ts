@@ -7,7 +7,7 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
-import { declaredLength, MAX_MESSAGE_BYTES, Status } from './grpc.js';
+import { declaredLength, MAX_FRAMED_BYTES, MAX_MESSAGE_BYTES, Status } from './grpc.js';
 import { handleImageCall, handleImageStatus, type ImageCallEnv, type ImageMethod } from './images.js';
 import { failCall, relay, requestHeaders } from './relay.js';
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
@@ -138,7 +138,7 @@ function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
         declared = declaredLength(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
         if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return tooBig(declared);
       }
-      if (size > MAX_MESSAGE_BYTES + 5) return tooBig(size - 5);
+      if (size > MAX_FRAMED_BYTES) return tooBig(size - 5);
       if (declared !== undefined && size === declared + 5) settle(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
     });
     stream.once('end', () => settled || settle(Buffer.concat(chunks, size)));

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { frame, Status } from '../../src/cri/grpc.js';
 import { callUnary, metadataOf } from '../../src/cri/relay.js';
 import { RuntimeConnection } from '../../src/cri/upstream.js';
-import { tempDir } from '../support/procs.js';
+import { tempDir, waitFor } from '../support/procs.js';
 
 const listen = (server: http2.Http2Server, path: string) => new Promise<void>((r) => server.listen(path, r));
 const closeServer = (server: http2.Http2Server) => new Promise<void>((r) => server.close(() => r()));
@@ -23,10 +23,7 @@ describe('buffered calls to the runtime (callUnary)', () => {
   const runtimeClosed: number[] = [];
   const sessions = new Set<http2.ServerHttp2Session>();
 
-  const closedAfter = async (count: number) => {
-    const deadline = Date.now() + 5000;
-    while (runtimeClosed.length === count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  };
+  const closedAfter = (count: number) => waitFor('the runtime side of the call to close', () => runtimeClosed.length > count, 5000);
 
   before(async () => {
     runtime.on('session', (s) => sessions.add(s));

@@ -6,6 +6,8 @@ import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Sess
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_MAX_FRAME_SIZE } from '../h2/frames.js';
+import { handOff } from '../h2/handoff.js';
 import { log } from '../log.js';
 import { declaredLength, MAX_FRAMED_BYTES, MAX_MESSAGE_BYTES, Status } from './grpc.js';
 import { handleImageCall, handleImageStatus, type ImageCallEnv, type ImageMethod } from './images.js';
@@ -18,15 +20,24 @@ export interface CallObserver {
   (method: string, status: number, ms: number): void;
 }
 
+/** How a connection reached the HTTP/2 server: as it came, through the authority filter, or not at all. */
+export type ConnectionOutcome = 'direct' | 'filtered' | 'refused';
+
 export interface CriServerOptions extends ImageCallEnv {
   readonly socketPath: string;
   /** The runtime socket whose owner and group the shim's socket copies. */
   readonly runtimeSocketPath: string;
   readonly onCall?: CallObserver;
+  readonly onConnection?: (outcome: ConnectionOutcome) => void;
 }
 
+/** How long a client may take to acknowledge the shim's SETTINGS before it is cut off. */
+const SETTINGS_TIMEOUT_MS = 10_000;
+
 export class CriServer {
+  /** Never listens itself: the socket server hands it each connection (see h2/handoff). */
   private readonly server: Http2Server;
+  private readonly listener: net.Server;
   private readonly sessions = new Set<ServerHttp2Session>();
   private active = 0;
 
@@ -35,9 +46,32 @@ export class CriServer {
     this.server.on('session', (session) => {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
+      // One line per connection: a session that fails at the HTTP/2 layer fails once.
+      session.once('error', (e) => this.refused(`HTTP/2 session error: ${e.message}`));
       session.on('error', () => {});
     });
     this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));
+    const observe = options.onConnection ?? (() => {});
+    this.listener = net.createServer((socket) =>
+      handOff(socket, this.server, {
+        headerTableSize: SESSION_SETTINGS.headerTableSize ?? 4096,
+        maxFrameSize: SESSION_SETTINGS.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        // Twice what the server accepts: a list just over it gets the server's own answer.
+        maxHeaderListSize: 2 * (SESSION_SETTINGS.maxHeaderListSize ?? 64 * 1024),
+        settingsTimeoutMs: SETTINGS_TIMEOUT_MS,
+        onRefused: (reason) => this.refused(reason),
+        onDirect: () => observe('direct'),
+        onFiltered: (original) => {
+          observe('filtered');
+          log.debug(`http2: client :authority ${original === undefined ? '(none)' : JSON.stringify(original.slice(0, 128))} is not a host name node:http2 accepts; its requests are served as "localhost"`);
+        },
+      }),
+    );
+  }
+
+  private refused(reason: string): void {
+    log.warn(`http2: connection refused: ${reason}`);
+    this.options.onConnection?.('refused');
   }
 
   async listen(): Promise<void> {
@@ -45,9 +79,9 @@ export class CriServer {
     await mkdir(dirname(path), { recursive: true, mode: 0o711 });
     await removeStaleSocket(path);
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(path, () => {
-        this.server.off('error', reject);
+      this.listener.once('error', reject);
+      this.listener.listen(path, () => {
+        this.listener.off('error', reject);
         resolve();
       });
     });
@@ -62,7 +96,7 @@ export class CriServer {
 
   /** Stops taking calls, lets those in flight finish (at most `drainMs`), removes the socket. */
   async close(drainMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const s of this.sessions) s.close();
     const deadline = Date.now() + drainMs;
     while (this.active > 0 && Date.now() < deadline) await sleep(20);

@@ -15,7 +15,11 @@ export interface TestContainerd {
   start(): Promise<void>;
 }
 
-export async function startContainerd(dir: string): Promise<TestContainerd> {
+/**
+ * `sandboxImage`: the pause image pods start from (any image whose command sleeps), pulled by
+ * containerd itself; needed only by tests that run pods.
+ */
+export async function startContainerd(dir: string, options: { sandboxImage?: string } = {}): Promise<TestContainerd> {
   mkdirSync(join(dir, 'certs.d'), { recursive: true });
   const socket = join(dir, 'containerd.sock');
   const config = join(dir, 'config.toml');
@@ -31,7 +35,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   address = "${socket}.ttrpc"
 [plugins."io.containerd.grpc.v1.cri"]
   disable_cgroup = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
+  # runc cannot lower the OOM score adjustment in this sandbox; CRI would ask it to.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+${options.sandboxImage ? `  sandbox_image = "${options.sandboxImage}"\n` : ''}  [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "${join(dir, 'certs.d')}"

@@ -3,7 +3,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
@@ -17,23 +17,34 @@ function writeBlob(layout: string, data: Buffer | string): { digest: string; siz
   return { digest, size: Buffer.byteLength(data) };
 }
 
+/** Commands a runnable test image gets from Debian's static busybox. */
+const BUSYBOX_APPLETS = ['sh', 'sleep', 'echo', 'cat'];
+
 /**
- * Builds an OCI layout at `layout` holding one image tagged `tag` whose only file is
- * /hello.txt with `content`. Different content gives a different image ID.
+ * Builds an OCI layout at `layout` holding one image tagged `tag` whose file /hello.txt holds
+ * `content`; different content gives a different image ID. With `cmd`, the image also holds
+ * /bin/busybox (Debian's busybox-static) and its sh, sleep, echo and cat, and runs `cmd`.
  */
-export function buildImage(layout: string, content: string, tag = 'latest'): { imageId: string } {
+export function buildImage(layout: string, content: string, tag = 'latest', cmd?: string[]): { imageId: string } {
   const staging = join(layout, '..', `${tag}-rootfs-${process.pid}`);
   mkdirSync(staging, { recursive: true });
   writeFileSync(join(staging, 'hello.txt'), content + '\n');
+  const files = ['hello.txt'];
+  if (cmd) {
+    mkdirSync(join(staging, 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(staging, 'bin', 'busybox'));
+    for (const applet of BUSYBOX_APPLETS) if (!existsSync(join(staging, 'bin', applet))) symlinkSync('busybox', join(staging, 'bin', applet));
+    files.push('bin');
+  }
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-  const layerGz = execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '-czf', '-', '-C', staging, 'hello.txt']);
+  const layerGz = execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '-czf', '-', '-C', staging, ...files], { maxBuffer: 64 * 1024 * 1024 });
   const layer = writeBlob(layout, layerGz);
   const config = writeBlob(
     layout,
     JSON.stringify({
       architecture: 'amd64',
       os: 'linux',
-      config: { Cmd: ['/hello.txt'] },
+      config: { Cmd: cmd ?? ['/hello.txt'], Env: ['PATH=/bin'] },
       rootfs: { type: 'layers', diff_ids: [sha256(gunzipSync(layerGz))] },
     }),
   );

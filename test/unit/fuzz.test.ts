@@ -8,17 +8,8 @@ import { parseConfigMapData } from '../../src/config/configmap.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { parseReference, referenceString } from '../../src/registry/reference.js';
+import { rng } from '../support/rng.js';
 import { GUIDE_CONFIGMAP } from '../support/samples.js';
-
-/** mulberry32: a tiny seeded PRNG, so a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = 'abcXYZ019:/.@-_ \n\t{}[]",\'#&*!|>%$\\\u0000\u00e9\u4e2d';
 

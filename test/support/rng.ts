@@ -1,0 +1,11 @@
+// A seeded generator for fuzz tests, so a failure can be replayed from its seed.
+
+/** mulberry32: a tiny seeded PRNG returning numbers in [0, 1). */
+export function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -73,6 +73,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     engine,
     settings: () => live.current(),
     onCall: metrics && ((path, status, ms) => metrics!.criCall(path, status, ms)),
+    onConnection: metrics && ((outcome) => metrics!.http2Connection(outcome)),
   });
   await server.listen();
   const metricsServer = metrics && config.metricsAddress ? await serveMetrics(config.metricsAddress, metrics, () => conn.connected()) : undefined;

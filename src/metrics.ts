@@ -4,6 +4,7 @@
 
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
+import type { ConnectionOutcome } from './cri/server.js';
 import { log } from './log.js';
 import type { ProbeOutcome } from './registry/client.js';
 import { registryLabel, type Registry } from './registry/registry.js';
@@ -31,6 +32,13 @@ export class Metrics {
   });
   private readonly registryErrors = new Counter({ name: 'image_cri_shim_registry_errors_total', help: 'Probes that could not get an answer about the image, by registry and kind', labelNames: ['registry', 'kind'], registers: [this.registry] });
   private readonly reloads = new Counter({ name: 'image_cri_shim_config_reloads_total', help: 'Configuration reloads, by result', labelNames: ['result'], registers: [this.registry] });
+  private readonly http2Connections = new Counter({
+    name: 'image_cri_shim_http2_connections_total',
+    help: 'Client connections accepted, by path: "direct" to the HTTP/2 server, or "filtered" (the client sends an :authority node:http2 refuses, such as a socket path)',
+    labelNames: ['path'],
+    registers: [this.registry],
+  });
+  private readonly http2Refused = new Counter({ name: 'image_cri_shim_http2_refused_total', help: 'Client connections refused at the HTTP/2 layer', registers: [this.registry] });
   private readonly configMapWatch = new Gauge({ name: 'image_cri_shim_configmap_watch_up', help: '1 while the ConfigMap watch is established', registers: [this.registry] });
 
   constructor(
@@ -53,6 +61,12 @@ export class Metrics {
     stats('image_cri_shim_cache_misses_total', 'Decision cache misses', (s) => [['image', s.imageMisses], ['domain', s.domainMisses]]);
     stats('image_cri_shim_cache_evictions_total', 'Decision cache evictions', (s) => [['image', s.imageEvictions], ['domain', s.domainEvictions]]);
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
+    for (const path of ['direct', 'filtered']) this.http2Connections.inc({ path }, 0);
+  }
+
+  http2Connection(outcome: ConnectionOutcome): void {
+    if (outcome === 'refused') this.http2Refused.inc();
+    else this.http2Connections.inc({ path: outcome });
   }
 
   criCall(path: string, status: number, ms: number): void {

@@ -46,8 +46,12 @@ export class CriServer {
     this.server.on('session', (session) => {
       this.sessions.add(session);
       session.on('close', () => this.sessions.delete(session));
-      // One line per connection: a session that fails at the HTTP/2 layer fails once.
-      session.once('error', (e) => this.refused(`HTTP/2 session error: ${e.message}`));
+      // One line per connection: a session that fails at the HTTP/2 layer fails once. A client
+      // that drops its socket (ECONNRESET when crictl exits) is leaving, not being refused.
+      session.once('error', (e: NodeJS.ErrnoException) => {
+        if (e.code?.startsWith('ERR_HTTP2')) this.refused(`HTTP/2 session error: ${e.message}`);
+        else log.debug(`http2: client connection ended: ${e.message}`);
+      });
       session.on('error', () => {});
     });
     this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));

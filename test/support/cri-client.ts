@@ -50,13 +50,21 @@ export class CriClient {
   private readonly runtime: grpc.Client & Record<string, Method<unknown, unknown>>;
   private readonly images: grpc.Client & Record<string, Method<unknown, unknown>>;
 
-  constructor(socketPath: string, version: 'v1' | 'v1alpha2' = 'v1', maxMessageBytes = 64 * 1024 * 1024) {
+  /**
+   * `authority`: the :authority to send instead of grpc-js's "localhost", e.g. the socket path
+   * as kubelet and crictl up to 1.30 send it.
+   */
+  constructor(socketPath: string, version: 'v1' | 'v1alpha2' = 'v1', maxMessageBytes = 64 * 1024 * 1024, authority?: string) {
     const dir = mkdtempSync(join(tmpdir(), 'ics-proto-'));
     const file = join(dir, 'api.proto');
     writeFileSync(file, SCHEMA(`runtime.${version}`));
     const def = grpc.loadPackageDefinition(protoLoader.loadSync(file, { keepCase: true, longs: String, defaults: true }));
     const pkg = (def.runtime as grpc.GrpcObject)[version] as grpc.GrpcObject;
-    const options = { 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes };
+    const options = {
+      'grpc.max_receive_message_length': maxMessageBytes,
+      'grpc.max_send_message_length': maxMessageBytes,
+      ...(authority === undefined ? {} : { 'grpc.default_authority': authority }),
+    };
     const creds = grpc.credentials.createInsecure();
     this.runtime = new (pkg.RuntimeService as grpc.ServiceClientConstructor)(`unix://${socketPath}`, creds, options) as never;
     this.images = new (pkg.ImageService as grpc.ServiceClientConstructor)(`unix://${socketPath}`, creds, options) as never;

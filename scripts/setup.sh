@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(containerd docker-registry skopeo apache2-utils openssl tar systemd)
+packages=(containerd docker-registry skopeo apache2-utils openssl tar systemd busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

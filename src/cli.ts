@@ -42,16 +42,20 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values['dry-run']) {
-    const { text, ok } = await dryRun(file);
-    process.stdout.write(text);
-    return ok ? 0 : 1;
+    return untilVerdict(async () => {
+      const { text, ok } = await dryRun(file);
+      process.stdout.write(text);
+      return ok ? 0 : 1;
+    });
   }
   if (positionals[0] === 'resolve') {
     if (positionals.length !== 2) throw new Error(`resolve takes one image\n${USAGE}`);
-    const { config } = await loadConfigFile(file);
-    const { text, rewritten } = await resolveReport(config, positionals[1]!);
-    process.stdout.write(text);
-    return rewritten ? 0 : 1;
+    return untilVerdict(async () => {
+      const { config } = await loadConfigFile(file);
+      const { text, rewritten } = await resolveReport(config, positionals[1]!);
+      process.stdout.write(text);
+      return rewritten ? 0 : 1;
+    });
   }
   if (positionals.length > 0) throw new Error(`unknown command "${positionals[0]}"\n${USAGE}`);
 
@@ -66,6 +70,21 @@ async function main(): Promise<number> {
     process.on('SIGHUP', () => void shim.live.reload());
   });
   return 0;
+}
+
+/**
+ * Runs a one-shot command with the process held open until it has printed its verdict. The
+ * runtime connection and the check timers are unref'd (they must not keep a running shim
+ * alive), so without this an event loop left with only them would end the process with exit
+ * code 0 and no output: read as "all checks passed".
+ */
+async function untilVerdict(command: () => Promise<number>): Promise<number> {
+  const hold = setInterval(() => {}, 60_000);
+  try {
+    return await command();
+  } finally {
+    clearInterval(hold);
+  }
 }
 
 main().then(

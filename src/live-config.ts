@@ -4,10 +4,9 @@
 // logged and the last good configuration stays in force.
 
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CONFIGMAP_SOURCE } from './config/configmap.js';
-import { loadConfigFile, parseConfigText, parseYaml } from './config/load.js';
+import { loadConfigFile, parseConfigText, parseYaml, readConfigText } from './config/load.js';
 import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
 import { discoverCluster } from './kube/cluster.js';
@@ -54,7 +53,7 @@ export class LiveConfig {
   async start(): Promise<{ config: ShimConfig; warnings: string[] }> {
     // The ConfigMap is read before the config is loaded, but its debug lines should follow
     // the file's `debug` switch already.
-    setDebug(await readFile(this.options.path, 'utf8').then(debugSwitch, () => false));
+    setDebug(await readConfigText(this.options.path).then(debugSwitch, () => false));
     await this.connectConfigMap();
     const loaded = await loadConfigFile(this.options.path, this.env);
     this.config = loaded.config;
@@ -112,9 +111,9 @@ export class LiveConfig {
   private async reloadNow(): Promise<void> {
     let text: string;
     try {
-      text = await readFile(this.options.path, 'utf8');
+      text = await readConfigText(this.options.path);
     } catch (e) {
-      log.error(`cannot read ${this.options.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; keeping the running configuration`);
+      log.error(`${(e as Error).message}; keeping the running configuration`);
       this.options.onReloadFailure?.();
       return;
     }

@@ -4,7 +4,8 @@
 
 import { ConfigError } from '../errors.js';
 import { parseGoDuration } from './duration.js';
-import { parseYaml } from './load.js';
+import { MAX_CONFIG_BYTES, parseYaml } from './load.js';
+import { DEFAULTS } from './types.js';
 
 export const CONFIGMAP_NAMESPACE = 'kube-system';
 export const CONFIGMAP_NAME = 'image-cri-shim';
@@ -44,6 +45,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 /** Parses `registries.yaml`; throws ConfigError only when it is not YAML or not a mapping. */
 export function parseConfigMapData(text: string): { fields: ConfigMapFields; warnings: string[] } {
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`, '', `larger than ${MAX_CONFIG_BYTES >> 20} MiB; ignored`);
   const doc = parseYaml(text, `${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`);
   if (doc === null || doc === undefined) return { fields: {}, warnings: [] };
   if (!isObj(doc)) throw new ConfigError(`${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`, '', 'expected a YAML mapping');
@@ -87,7 +89,9 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
   const offlinePriority = pick(doc, 'offlinePriority', 'offlinePriority', int, 'a number');
   if (offlinePriority !== undefined) fields.offlinePriority = offlinePriority;
 
-  if (Array.isArray(doc.registries)) {
+  if (Array.isArray(doc.registries) && doc.registries.length > DEFAULTS.maxRegistries) {
+    warn('registries', `${doc.registries.length} entries; the limit is ${DEFAULTS.maxRegistries}`);
+  } else if (Array.isArray(doc.registries)) {
     fields.registries = doc.registries.flatMap((r, i): ConfigMapRegistry[] => {
       const path = `registries[${i}]`;
       if (!isObj(r) || typeof r.address !== 'string' || r.address.trim() === '') {

@@ -1,6 +1,7 @@
 // Reads the local config file and logs the start-up summary operators grep for.
 
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { log } from '../log.js';
@@ -28,13 +29,37 @@ export function parseConfigText(text: string, source: string, env: NodeJS.Proces
   return validateConfig(parseYaml(text, source), source, env);
 }
 
-export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<Validated & { text: string }> {
-  let text: string;
+/** No configuration comes near this (a ConfigMap, all keys together, is at most 1 MiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The text of a config file, read only when it is a regular file of at most MAX_CONFIG_BYTES:
+ * a FIFO would block every reload, and /dev/zero or a runaway file would fill the heap.
+ */
+export async function readConfigText(path: string, options: { missingAsEmpty?: boolean } = {}): Promise<string> {
+  let handle;
   try {
-    text = await readFile(path, 'utf8');
+    // Non-blocking, so opening a FIFO returns at once (it is then refused as not a regular file).
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new ConfigError(path, '', `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && options.missingAsEmpty) return '';
+    throw new ConfigError(path, '', `cannot read: ${code ?? String(e)}`);
   }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new ConfigError(path, '', 'not a regular file; not read');
+    const buf = Buffer.alloc(Math.min(st.size, MAX_CONFIG_BYTES) + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_CONFIG_BYTES) throw new ConfigError(path, '', `larger than ${MAX_CONFIG_BYTES >> 20} MiB; no configuration is that large, not read`);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<Validated & { text: string }> {
+  const text = await readConfigText(path);
   return { ...parseConfigText(text, path, env), text };
 }
 

@@ -1,9 +1,9 @@
 // ConfigMap → local file: parse, merge, validate the result, write atomically when it differs.
 
-import { readFile } from 'node:fs/promises';
 import { log } from '../log.js';
+import { redactAddress } from '../registry/registry.js';
 import { CONFIGMAP_SOURCE, parseConfigMapData, type ConfigMapFields } from './configmap.js';
-import { parseConfigText } from './load.js';
+import { parseConfigText, readConfigText } from './load.js';
 import { mergeConfigMap } from './merge.js';
 import { writeFileAtomic } from './write.js';
 
@@ -11,7 +11,7 @@ export type SyncResult = 'written' | 'unchanged' | 'invalid';
 
 function logFields(fields: ConfigMapFields, level: 'info' | 'debug'): void {
   if (fields.offlinePriority !== undefined) log[level](`configmap: synced offlinePriority=${fields.offlinePriority}`);
-  for (const r of fields.registries ?? []) log[level](`configmap: syncing registry ${r.address} with priority=${r.priority ?? 0}`);
+  for (const r of fields.registries ?? []) log[level](`configmap: syncing registry ${redactAddress(r.address)} with priority=${r.priority ?? 0}`);
   if (fields.registries) log[level](`configmap: merged ${fields.registries.length} registries into config`);
 }
 
@@ -28,7 +28,13 @@ export async function syncConfigMapIntoFile(path: string, data: string, env: Nod
     return 'invalid';
   }
   parsed.warnings.forEach((w) => log.warn(w));
-  const local = await readFile(path, 'utf8').catch(() => '');
+  let local: string;
+  try {
+    local = await readConfigText(path, { missingAsEmpty: true });
+  } catch (e) {
+    log.warn(`${(e as Error).message}; not merging ${CONFIGMAP_SOURCE} into it`);
+    return 'invalid';
+  }
   let merged: ReturnType<typeof mergeConfigMap>;
   try {
     merged = mergeConfigMap(local, parsed.fields, path);

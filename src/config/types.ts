@@ -47,4 +47,6 @@ export const DEFAULTS = {
   imageCacheTtlMs: 30 * 60_000,
   domainCacheTtlMs: 10 * 60_000,
   statsLogIntervalMs: 60_000,
+  /** Every registry is probed for every new image: no cluster lists more than a handful. */
+  maxRegistries: 256,
 } as const;

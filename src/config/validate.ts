@@ -3,7 +3,7 @@
 // unknown keys) are returned as warnings. Go image-cri-shim files are accepted as they are.
 
 import { ConfigError } from '../errors.js';
-import { apiOrigin, parseRegistryAddress, type Credentials, type Registry } from '../registry/registry.js';
+import { apiOrigin, parseRegistryAddress, redactAddress, type Credentials, type Registry } from '../registry/registry.js';
 import { parseGoDuration } from './duration.js';
 import { DEFAULTS, type CacheConfig, type ShimConfig } from './types.js';
 
@@ -28,6 +28,8 @@ class Fields {
     private readonly obj: Obj,
     private readonly path: string,
     private readonly warnings: string[],
+    /** Values under here are credentials: errors name the key and the type, never the value. */
+    private readonly secret = false,
   ) {}
 
   key(name: string): string {
@@ -51,21 +53,21 @@ class Fields {
   string(name: string): string | undefined {
     const v = this.obj[name];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') this.fail(name, `expected a string, got ${describe(v)}`);
+    if (typeof v !== 'string') this.fail(name, `expected a string, got ${describe(v, this.secret)}`);
     return v;
   }
 
   bool(name: string): boolean | undefined {
     const v = this.obj[name];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'boolean') this.fail(name, `expected true or false, got ${describe(v)}`);
+    if (typeof v !== 'boolean') this.fail(name, `expected true or false, got ${describe(v, this.secret)}`);
     return v;
   }
 
   int(name: string): number | undefined {
     const v = this.obj[name];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(name, `expected a number, got ${describe(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(name, `expected a number, got ${describe(v, this.secret)}`);
     return v;
   }
 
@@ -128,7 +130,7 @@ class Fields {
       username = v.slice(0, colon);
       password = v.slice(colon + 1);
     } else if (isObj(v)) {
-      const auth = new Fields(this.source, v, this.key(name), this.warnings);
+      const auth = new Fields(this.source, v, this.key(name), this.warnings, true);
       auth.warnUnknown(new Set(['username', 'password']));
       username = auth.string('username') ?? '';
       password = auth.string('password') ?? '';
@@ -157,8 +159,9 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Describes a bad value for an error message without echoing long or secret-looking text. */
-function describe(v: unknown): string {
+/** Describes a bad value for an error message without echoing long text, or any credential. */
+function describe(v: unknown, secret = false): string {
+  if (secret) return Array.isArray(v) ? 'a list' : isObj(v) ? 'a mapping' : `a ${typeof v}`;
   if (typeof v === 'string') return v.length > 40 ? `a ${v.length}-character string` : JSON.stringify(v);
   if (Array.isArray(v)) return 'a list';
   if (isObj(v)) return 'a mapping';
@@ -175,7 +178,10 @@ function registryFrom(
   const address = f.string('address');
   if (address === undefined || address.trim() === '') f.fail('address', 'is required');
   const parsed = parseRegistryAddress(address);
-  if (!parsed) f.fail('address', `not a registry address: ${JSON.stringify(address)}`);
+  if (!parsed && /^[^/]*@/.test(address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''))) {
+    f.fail('address', `credentials in the address (${JSON.stringify(redactAddress(address))}) are not supported; give them in "auth"`);
+  }
+  if (!parsed) f.fail('address', `not a registry address: ${JSON.stringify(redactAddress(address))}`);
   const priority = f.priority(priorityKey, defaultPriority);
   return {
     address,
@@ -218,7 +224,9 @@ export function validateConfig(doc: unknown, source: string, env: NodeJS.Process
   f.warnUnknown(TOP_KEYS);
 
   const offline = registryFrom(f, env, true, 'offlinePriority', DEFAULTS.offlinePriority);
-  const extra = f.list('registries').map((r) => {
+  const listed = f.list('registries');
+  if (listed.length > DEFAULTS.maxRegistries) f.fail('registries', `${listed.length} entries; the limit is ${DEFAULTS.maxRegistries}`);
+  const extra = listed.map((r) => {
     r.warnUnknown(REGISTRY_KEYS);
     return registryFrom(r, env, false, 'priority', DEFAULTS.registryPriority);
   });

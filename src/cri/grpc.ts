@@ -80,7 +80,16 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
   return m ? Number(m[1]) * TIMEOUT_UNIT_MS[m[2]!]! : undefined;
 }
 
+/** Larger units for longer deadlines: the value may have at most 8 digits. */
+const TIMEOUT_UNITS: [string, number][] = [['m', 1], ['S', 1000], ['M', 60_000], ['H', 3_600_000]];
+const MAX_TIMEOUT_VALUE = 99_999_999;
+
+/** A deadline in milliseconds as grpc-timeout, in the finest unit that fits 8 digits (rounded up). */
 export function formatGrpcTimeout(ms: number): string {
   const whole = Math.max(1, Math.ceil(ms));
-  return whole < 1e8 ? `${whole}m` : `${Math.ceil(whole / 1000)}S`;
+  for (const [unit, size] of TIMEOUT_UNITS) {
+    const value = Math.ceil(whole / size);
+    if (value <= MAX_TIMEOUT_VALUE) return `${value}${unit}`;
+  }
+  return `${MAX_TIMEOUT_VALUE}H`;
 }

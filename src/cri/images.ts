@@ -7,14 +7,16 @@
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { log } from '../log.js';
-import { isImageId } from '../registry/reference.js';
-import { registryLabel } from '../registry/registry.js';
+import { isImageId, normaliseDomain } from '../registry/reference.js';
+import { parseRegistryAddress, registryLabel, type Registry } from '../registry/registry.js';
 import { alternatives, winnerOf, type Decision, type RewriteEngine } from '../rewrite/engine.js';
 import type { Candidate } from '../rewrite/candidates.js';
-import { formatGrpcTimeout, frame, grpcMessage, MAX_FRAMED_BYTES, parseGrpcTimeout, Status, unframe } from './grpc.js';
+import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, unframe } from './grpc.js';
+import type { ByteBudget } from './limits.js';
 import { callerGone, callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
+import { keepRequest } from './request-body.js';
 import type { RuntimeConnection } from './upstream.js';
-import { FIELD, hasAuth, onlyField, requestImage, statusHasImage, withAuth, withRequestImage } from './wire.js';
+import { authServerAddress, FIELD, hasAuth, onlyField, requestImage, statusHasImage, withAuth, withoutField, withRequestImage } from './wire.js';
 
 export type ImageMethod = 'PullImage' | 'ImageStatus' | 'RemoveImage';
 
@@ -98,12 +100,14 @@ export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stre
  * the runtime's answer stands when it knows the name (or fails). Only otherwise is the kept
  * request read, and the rewritten name asked about.
  */
-export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string): Promise<number> {
+export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, held: ByteBudget): Promise<number> {
   const receivedAt = Date.now();
   const settings = env.settings();
   try {
     const { up, answer } = openUnary(env.conn, requestHeaders(headers, settings.timeoutMs), stream);
-    const kept = forwardAndKeep(stream, up);
+    const kept = keepRequest(stream, held);
+    stream.on('error', () => {});
+    stream.pipe(up);
     const known = await answer;
     if (runtimeKnows(known)) return replied(stream, known);
     const body = kept();
@@ -118,22 +122,6 @@ export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2St
   }
 }
 
-/**
- * Pipes the caller's request to `up` and keeps its bytes; the returned function gives them
- * once the runtime has answered (undefined when over the message limit: nothing to rewrite).
- */
-function forwardAndKeep(stream: ServerHttp2Stream, up: NodeJS.WritableStream): () => Buffer | undefined {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  stream.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= MAX_FRAMED_BYTES) chunks.push(chunk);
-  });
-  stream.on('error', () => {});
-  stream.pipe(up);
-  return () => (size > MAX_FRAMED_BYTES ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-}
-
 function unavailable(stream: ServerHttp2Stream, e: unknown): number {
   failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
   return Status.UNAVAILABLE;
@@ -146,16 +134,15 @@ function runtimeKnows(answer: UnaryResult): boolean {
 
 async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
   const decision = await env.engine.decide(image, 'PullImage');
-  const callerAuth = hasAuth(call.message);
+  // The caller left while the registries were asked: nothing to pull for.
+  if (call.cancelled) return Status.CANCELLED;
+  // Not a reference the shim rewrites (unparseable): the runtime answers for it.
+  if (!decision.ref) return done(call, await call.send(env, 'PullImage'));
+  const callerRegistry = hasAuth(call.message) ? callerCredentialsDomain(call.message, decision.ref.domain) : undefined;
   const attemptPull = (source: PullSource) => {
     if (source === ORIGINAL) return call.send(env, 'PullImage');
-    let message = withRequestImage(call.message, source.image);
-    const creds = source.registry.credentials;
-    if (!callerAuth && creds) message = withAuth(message, creds.username, creds.password);
-    return call.send(env, 'PullImage', message);
+    return call.send(env, 'PullImage', withPullAuth(withRequestImage(call.message, source.image), source.registry, callerRegistry));
   };
-  // Not a reference the shim rewrites (unparseable): the runtime answers for it.
-  if (!decision.ref) return done(call, await attemptPull(ORIGINAL));
 
   let last: { source: PullSource; result: UnaryResult } | undefined;
   for await (const source of pullSources(decision, fallback)) {
@@ -172,6 +159,26 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   const status = Status.NOT_FOUND;
   failCall(call.stream, status, `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`);
   return status;
+}
+
+/**
+ * Credentials in a request belong to the registry the caller named (kubelet's imagePullSecret
+ * for the image's own registry): its `server_address` when set, else the image's domain.
+ */
+function callerCredentialsDomain(message: Uint8Array, imageDomain: string): string {
+  const server = authServerAddress(message);
+  return (server && parseRegistryAddress(server)?.domain) || imageDomain;
+}
+
+/**
+ * The auth a rewritten pull carries to `registry`: the caller's own only when they are for that
+ * registry, else the registry's configured credentials, else none. A caller's secret is never
+ * sent to another host.
+ */
+function withPullAuth(message: Buffer, registry: Registry, callerRegistry: string | undefined): Buffer {
+  if (callerRegistry !== undefined && normaliseDomain(registry.domain) === normaliseDomain(callerRegistry)) return message;
+  const creds = registry.credentials;
+  return creds ? withAuth(message, creds.username, creds.password) : withoutField(message, FIELD.pullAuth);
 }
 
 /** The original reference, unchanged, as a place to pull from. */

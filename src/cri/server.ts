@@ -1,18 +1,20 @@
 // The shim's unix socket: an HTTP/2 (gRPC) server whose every call is relayed to the runtime,
 // except the three ImageService methods that rewrite image references.
 
-import { chmod, chown, mkdir, stat, unlink } from 'node:fs/promises';
+import { chown, stat } from 'node:fs/promises';
 import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
-import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_MAX_FRAME_SIZE } from '../h2/frames.js';
 import { handOff } from '../h2/handoff.js';
 import { log } from '../log.js';
-import { declaredLength, MAX_FRAMED_BYTES, MAX_MESSAGE_BYTES, Status } from './grpc.js';
+import { parseGrpcTimeout, Status } from './grpc.js';
 import { handleImageCall, handleImageStatus, type ImageCallEnv, type ImageMethod } from './images.js';
+import { ByteBudget, IDLE_CONNECTION_MS, MAX_ACTIVE_CALLS, MAX_CONNECTIONS, MAX_HELD_REQUEST_BYTES, MAX_STREAMS_PER_CONNECTION } from './limits.js';
 import { failCall, relay, requestHeaders } from './relay.js';
-import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
+import { readRequest } from './request-body.js';
+import { listenOnSocketFile, removeOwnSocket, type SocketFile } from './socket-file.js';
+import { MAX_HEADER_BLOCK_BYTES, MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
 
 const INTERCEPTED = /^\/(runtime\.v1(?:alpha2)?\.ImageService)\/(PullImage|ImageStatus|RemoveImage)$/;
 
@@ -34,18 +36,34 @@ export interface CriServerOptions extends ImageCallEnv {
 /** How long a client may take to acknowledge the shim's SETTINGS before it is cut off. */
 const SETTINGS_TIMEOUT_MS = 10_000;
 
+/** What clients may send the shim: the runtime session's settings, with a bound on streams. */
+const SERVER_SETTINGS: http2.Settings = { ...SESSION_SETTINGS, maxHeaderListSize: 64 * 1024, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION };
+
 export class CriServer {
   /** Never listens itself: the socket server hands it each connection (see h2/handoff). */
   private readonly server: Http2Server;
   private readonly listener: net.Server;
-  private readonly sessions = new Set<ServerHttp2Session>();
+  /** Per client connection: calls in flight, and the timer that closes it when there are none. */
+  private readonly sessions = new Map<ServerHttp2Session, { calls: number; idle: NodeJS.Timeout | undefined }>();
+  /** Request bytes held by intercepted calls, all connections together. */
+  private readonly held = new ByteBudget(MAX_HELD_REQUEST_BYTES);
+  private socketFile: SocketFile | undefined;
   private active = 0;
 
   constructor(private readonly options: CriServerOptions) {
-    this.server = http2.createServer({ settings: SESSION_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
+    this.server = http2.createServer({
+      settings: SERVER_SETTINGS,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      // The runtime's errors reach the caller whole, however much of the registry's answer they quote.
+      maxSendHeaderBlockLength: MAX_HEADER_BLOCK_BYTES,
+    });
     this.server.on('session', (session) => {
-      this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
+      this.sessions.set(session, { calls: 0, idle: undefined });
+      this.armIdle(session);
+      session.on('close', () => {
+        clearTimeout(this.sessions.get(session)?.idle);
+        this.sessions.delete(session);
+      });
       // One line per connection: a session that fails at the HTTP/2 layer fails once. A client
       // that drops its socket (ECONNRESET when crictl exits) is leaving, not being refused.
       session.once('error', (e: NodeJS.ErrnoException) => {
@@ -58,11 +76,12 @@ export class CriServer {
     const observe = options.onConnection ?? (() => {});
     this.listener = net.createServer((socket) =>
       handOff(socket, this.server, {
-        headerTableSize: SESSION_SETTINGS.headerTableSize ?? 4096,
-        maxFrameSize: SESSION_SETTINGS.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+        headerTableSize: SERVER_SETTINGS.headerTableSize ?? 4096,
+        maxFrameSize: SERVER_SETTINGS.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
         // Twice what the server accepts: a list just over it gets the server's own answer.
-        maxHeaderListSize: 2 * (SESSION_SETTINGS.maxHeaderListSize ?? 64 * 1024),
+        maxHeaderListSize: 2 * SERVER_SETTINGS.maxHeaderListSize!,
         settingsTimeoutMs: SETTINGS_TIMEOUT_MS,
+        idleTimeoutMs: IDLE_CONNECTION_MS,
         onRefused: (reason) => this.refused(reason),
         onDirect: () => observe('direct'),
         onFiltered: (original) => {
@@ -71,6 +90,8 @@ export class CriServer {
         },
       }),
     );
+    this.listener.maxConnections = MAX_CONNECTIONS;
+    this.listener.on('drop', () => this.refused(`more than ${MAX_CONNECTIONS} client connections`));
   }
 
   private refused(reason: string): void {
@@ -78,18 +99,17 @@ export class CriServer {
     this.options.onConnection?.('refused');
   }
 
+  /** A connection with no call in flight for IDLE_CONNECTION_MS is closed (GOAWAY); clients redial. */
+  private armIdle(session: ServerHttp2Session): void {
+    const state = this.sessions.get(session);
+    if (!state) return;
+    clearTimeout(state.idle);
+    state.idle = state.calls === 0 ? setTimeout(() => session.close(), IDLE_CONNECTION_MS).unref() : undefined;
+  }
+
   async listen(): Promise<void> {
     const path = this.options.socketPath;
-    await mkdir(dirname(path), { recursive: true, mode: 0o711 });
-    await removeStaleSocket(path);
-    await new Promise<void>((resolve, reject) => {
-      this.listener.once('error', reject);
-      this.listener.listen(path, () => {
-        this.listener.off('error', reject);
-        resolve();
-      });
-    });
-    await chmod(path, 0o660);
+    this.socketFile = await listenOnSocketFile(this.listener, path);
     try {
       const owner = await stat(this.options.runtimeSocketPath);
       await chown(path, owner.uid, owner.gid);
@@ -98,21 +118,25 @@ export class CriServer {
     }
   }
 
-  /** Stops taking calls, lets those in flight finish (at most `drainMs`), removes the socket. */
+  /** Stops taking calls, lets those in flight finish (at most `drainMs`), removes the socket it made. */
   async close(drainMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    for (const s of this.sessions) s.close();
+    for (const s of this.sessions.keys()) s.close();
     const deadline = Date.now() + drainMs;
     while (this.active > 0 && Date.now() < deadline) await sleep(20);
-    for (const s of this.sessions) s.destroy();
+    for (const s of this.sessions.keys()) s.destroy();
     await closed;
-    await unlink(this.options.socketPath).catch(() => {});
+    if (this.socketFile) await removeOwnSocket(this.socketFile);
   }
 
   private dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const path = String(headers[':path'] ?? '');
     const started = performance.now();
     this.active++;
+    const owner = stream.session as ServerHttp2Session;
+    const session = this.sessions.get(owner);
+    if (session) session.calls++;
+    this.armIdle(owner);
     let settled = false;
     const finish = (status: number) => {
       if (settled) return;
@@ -121,8 +145,14 @@ export class CriServer {
     };
     stream.once('close', () => {
       this.active--;
+      if (session) session.calls--;
+      this.armIdle(owner);
       finish(Status.CANCELLED);
     });
+    if (this.active > MAX_ACTIVE_CALLS) {
+      failCall(stream, Status.RESOURCE_EXHAUSTED, `image-cri-shim has ${MAX_ACTIVE_CALLS} calls in flight already; try again`);
+      return finish(Status.RESOURCE_EXHAUSTED);
+    }
     const intercepted = INTERCEPTED.exec(path);
     if (!intercepted) {
       relay(this.options.conn, stream, requestHeaders(headers, this.options.settings().timeoutMs), finish);
@@ -135,72 +165,15 @@ export class CriServer {
       finish(Status.INTERNAL);
     };
     if (method === 'ImageStatus') {
-      handleImageStatus(this.options, stream, headers, service).then(finish, internalError);
+      handleImageStatus(this.options, stream, headers, service, this.held).then(finish, internalError);
       return;
     }
-    readBody(stream).then(
+    readRequest(stream, this.held, parseGrpcTimeout(headers['grpc-timeout'])).then(
       (body) => {
-        if (body === undefined) return finish(Status.RESOURCE_EXHAUSTED);
+        if (typeof body === 'number') return finish(body);
         handleImageCall(this.options, stream, headers, service, method, body).then(finish, internalError);
       },
       () => finish(Status.CANCELLED),
     );
   }
-}
-
-/**
- * Reads the request of a unary call: resolves as soon as its one message is complete (the
- * caller's END_STREAM may follow in a later frame; the relay would not wait for it either),
- * or at the end of the stream. Answers RESOURCE_EXHAUSTED and resolves undefined when the
- * message is over the limit, without reading the rest.
- */
-function readBody(stream: ServerHttp2Stream): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (body: Buffer | undefined) => {
-      settled = true;
-      stream.removeAllListeners('data');
-      resolve(body);
-    };
-    const tooBig = (length: number) => {
-      failCall(stream, Status.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${MAX_MESSAGE_BYTES})`);
-      settle(undefined);
-    };
-    let declared: number | undefined;
-    stream.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (declared === undefined && size >= 5) {
-        declared = declaredLength(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
-        if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return tooBig(declared);
-      }
-      if (size > MAX_FRAMED_BYTES) return tooBig(size - 5);
-      if (declared !== undefined && size === declared + 5) settle(chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
-    });
-    stream.once('end', () => settled || settle(Buffer.concat(chunks, size)));
-    stream.on('error', (e) => settled || reject(e));
-    // Checked before anything is built: this runs on every call's close, almost always after the body.
-    stream.once('close', () => settled || reject(new Error('closed')));
-  });
-}
-
-/** A socket file nobody listens on is left from a crash: remove it. A live one is an error. */
-async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    await stat(path);
-  } catch {
-    return;
-  }
-  const live = await new Promise<boolean>((resolve) => {
-    const c = net.connect(path);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-  if (live) throw new Error(`socket already in use: ${path}`);
-  await unlink(path);
 }

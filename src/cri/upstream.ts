@@ -7,9 +7,16 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
 
+/**
+ * Largest header block taken from the runtime or sent to a caller: containerd's errors quote
+ * the registry's answer, and a failed pull must still be read (its status decides the fallback).
+ */
+export const MAX_HEADER_BLOCK_BYTES = 4 * 1024 * 1024;
+
+/** Settings of the shim's session to the runtime (the client server takes them too, with its own bounds). */
 export const SESSION_SETTINGS: http2.Settings = {
   initialWindowSize: 4 * 1024 * 1024,
-  maxHeaderListSize: 64 * 1024,
+  maxHeaderListSize: MAX_HEADER_BLOCK_BYTES,
 };
 /** Node's default (10 MB) is too small for big ListImages answers in flight at once. */
 export const MAX_SESSION_MEMORY_MB = 256;

@@ -7,7 +7,7 @@
 //   ImageStatusRequest  { ImageSpec image = 1; bool verbose = 2; }
 //   RemoveImageRequest  { ImageSpec image = 1; }
 //   ImageSpec           { string image = 1; map<string,string> annotations = 2; ... }
-//   AuthConfig          { string username = 1; string password = 2; string auth = 3; ... }
+//   AuthConfig          { string username = 1; string password = 2; string auth = 3; string server_address = 4; ... }
 //   ImageStatusResponse { Image image = 1; map<string,string> info = 2; }
 //   PullImageResponse   { string image_ref = 1; }
 
@@ -21,6 +21,7 @@ export const FIELD = {
   specImage: 1,
   authUsername: 1,
   authPassword: 2,
+  authServerAddress: 4,
   statusImage: 1,
   pullImageRef: 1,
 } as const;
@@ -130,6 +131,17 @@ export function hasAuth(message: Uint8Array): boolean {
   return auth !== undefined && fields(auth).some((f) => f.valueEnd > f.valueStart || f.wireType !== WIRE_LEN);
 }
 
+/** The server_address of PullImageRequest.auth: the registry its credentials are for, when the caller said. */
+export function authServerAddress(message: Uint8Array): string | undefined {
+  const auth = getBytes(message, FIELD.pullAuth);
+  return auth ? getString(auth, FIELD.authServerAddress) || undefined : undefined;
+}
+
+/** The message without any occurrence of field `number`. */
+export function withoutField(buf: Uint8Array, number: number): Buffer {
+  return Buffer.concat(fields(buf).filter((f) => f.number !== number).map((f) => buf.subarray(f.start, f.end)));
+}
+
 /** The request with AuthConfig {username, password} set. */
 export function withAuth(message: Uint8Array, username: string, password: string): Buffer {
   const auth = protobuf.Writer.create()
@@ -139,6 +151,29 @@ export function withAuth(message: Uint8Array, username: string, password: string
     .string(password)
     .finish();
   return editField(message, FIELD.pullAuth, () => auth, true);
+}
+
+/**
+ * The length ImageSpec.image declares, read from the first bytes of a framed request whose
+ * first field is the ImageSpec with the image first in it (how every encoder writes them);
+ * undefined until enough bytes are there, or when the fields come otherwise.
+ */
+export function declaredImageLength(framed: Uint8Array): number | undefined {
+  let pos = 5;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (pos >= framed.length) return undefined;
+      const byte = framed[pos++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+    return undefined;
+  };
+  const specTag = (FIELD.requestImage << 3) | WIRE_LEN;
+  if (varint() !== specTag || varint() === undefined) return undefined;
+  if (varint() !== ((FIELD.specImage << 3) | WIRE_LEN)) return undefined;
+  return varint();
 }
 
 /** ImageStatusResponse: does the runtime know the image? */

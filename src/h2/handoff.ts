@@ -30,6 +30,8 @@ import { HpackDecoder, HpackError } from './hpack.js';
 export interface HandoffOptions extends FilterLimits {
   /** How long a client may take to acknowledge the front's SETTINGS (RFC 9113 §6.5.3). */
   readonly settingsTimeoutMs: number;
+  /** How long a connection may stay open without its first request (then it is closed). */
+  readonly idleTimeoutMs: number;
   /** A connection refused at the HTTP/2 layer, with the reason (called once per connection). */
   readonly onRefused: (reason: string) => void;
   /** A connection handed to node:http2 as it is. */
@@ -59,7 +61,10 @@ class ConnectionStart {
   private keptBytes = 0;
   private acked = false;
   private authorityAccepted: boolean | undefined;
+  /** The SETTINGS ACK's deadline. */
   private timer: NodeJS.Timeout | undefined;
+  /** The first request's deadline. */
+  private idleTimer: NodeJS.Timeout | undefined;
   private readonly onData = (chunk: Buffer) => this.read(chunk);
 
   constructor(
@@ -74,7 +79,14 @@ class ConnectionStart {
   begin(): void {
     this.socket.on('data', this.onData);
     this.socket.on('error', () => {});
-    this.socket.once('close', () => clearTimeout(this.timer));
+    this.socket.once('close', () => this.clearTimers());
+    this.idleTimer = setTimeout(() => this.socket.destroy(), this.options.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.idleTimer);
   }
 
   private read(chunk: Buffer): void {
@@ -129,7 +141,7 @@ class ConnectionStart {
   }
 
   private stopReading(): void {
-    clearTimeout(this.timer);
+    this.clearTimers();
     this.socket.off('data', this.onData);
     this.socket.pause();
   }

@@ -9,15 +9,31 @@ import { Agent, type Dispatcher } from 'undici';
 import type { RegistryErrorKind } from '../errors.js';
 import { parseChallenges } from './challenge.js';
 import { RegistryGate } from './gate.js';
-import type { Credentials, Registry } from './registry.js';
+import { log } from '../log.js';
+import { registryLabel, type Credentials, type Registry } from './registry.js';
 import { USER_AGENT } from '../version.js';
 
-export const MANIFEST_ACCEPT = [
+const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+];
+export const MANIFEST_ACCEPT = MANIFEST_TYPES.join(', ');
+
+/** Media types a found manifest may be served as: those asked for, and Docker's schema 1 (old registries). */
+const MANIFEST_ANSWER_TYPES = new Set([
+  ...MANIFEST_TYPES,
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+]);
+
+/** The registry's own limit on a manifest (distribution refuses larger ones). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** A token answer is a few KiB of JSON; nothing a registry sends is larger than this. */
+const MAX_TOKEN_ANSWER_BYTES = 64 * 1024;
+/** Tokens kept, by their size in bytes. */
+const TOKEN_CACHE_BYTES = 4 * 1024 * 1024;
 
 export type ProbeStatus = 'found' | RegistryErrorKind;
 
@@ -53,13 +69,15 @@ const DEFAULT_TOKEN_TTL_MS = 60_000;
 
 export class RegistryClient {
   private readonly agents = new Map<string, Agent>();
-  private readonly tokens = new LRUCache<string, CachedToken>({ max: 4096 });
+  private readonly tokens = new LRUCache<string, CachedToken>({ max: 4096, maxSize: TOKEN_CACHE_BYTES, sizeCalculation: (t, key) => t.token.length + key.length });
   /** What each registry asked for last time, so later probes send credentials up front. */
   private readonly authMemo = new Map<string, Memo>();
   /** Per registry API origin: how many probes may be in flight, and whether it is answering. */
   private readonly gates = new Map<string, RegistryGate>();
   /** Registries that refused HEAD on manifests: ask with GET straight away. */
   private readonly headRefused = new Set<string>();
+  /** Token realms refused for downgrading HTTPS to HTTP, each warned about once. */
+  private readonly downgradesWarned = new Set<string>();
   private readonly connections: number;
 
   constructor(private readonly options: RegistryClientOptions = {}) {
@@ -71,7 +89,7 @@ export class RegistryClient {
    * bounded by `timeoutMs` including any token exchange.
    */
   async probe(registry: Registry, path: string, reference: string, timeoutMs: number): Promise<ProbeOutcome> {
-    const outcome = await this.ask(registry, `/v2/${path}/manifests/${reference}`, `repository:${path}:pull`, timeoutMs);
+    const outcome = await this.ask(registry, `/v2/${path}/manifests/${reference}`, `repository:${path}:pull`, timeoutMs, true);
     this.options.onProbe?.(registry, outcome);
     return outcome;
   }
@@ -81,15 +99,16 @@ export class RegistryClient {
    * "found" means reachable, TLS fine and credentials (if any) good.
    */
   check(registry: Registry, timeoutMs: number): Promise<ProbeOutcome> {
-    return this.ask(registry, '/v2/', undefined, timeoutMs);
+    return this.ask(registry, '/v2/', undefined, timeoutMs, false);
   }
 
   /**
    * One authorised request, classified. Resolves, never rejects. Waits for the registry's
    * gate (at most QUEUE_WAIT_TIMEOUTS × `timeoutMs`), then is bounded by `timeoutMs`
-   * including any token exchange.
+   * including any token exchange. With `manifest`, a 2xx counts only as a complete answer
+   * served with a manifest media type (a web page answering 200 to everything has no image).
    */
-  private async ask(registry: Registry, url: string, scope: string | undefined, timeoutMs: number): Promise<ProbeOutcome> {
+  private async ask(registry: Registry, url: string, scope: string | undefined, timeoutMs: number, manifest: boolean): Promise<ProbeOutcome> {
     const started = performance.now();
     const done = (status: ProbeStatus, detail: string): ProbeOutcome => ({
       status,
@@ -105,8 +124,11 @@ export class RegistryClient {
     }
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const status = await this.authorisedStatus(registry, url, scope, signal);
-      if (status >= 200 && status < 300) return done('found', `HTTP ${status}`);
+      const { status, contentType } = await this.authorisedStatus(registry, url, scope, signal);
+      if (status >= 200 && status < 300) {
+        if (manifest && !MANIFEST_ANSWER_TYPES.has(contentType)) return done('bad_response', `HTTP ${status} as ${JSON.stringify(contentType.slice(0, 64))}, not a manifest`);
+        return done('found', `HTTP ${status}`);
+      }
       if (status === 404) return done('not_found', 'HTTP 404');
       if (status === 401 || status === 403) return done('unauthorized', `HTTP ${status}`);
       return done('bad_response', `HTTP ${status}`);
@@ -143,35 +165,37 @@ export class RegistryClient {
     return n;
   }
 
-  private async authorisedStatus(registry: Registry, url: string, scope: string | undefined, signal: AbortSignal): Promise<number> {
+  private async authorisedStatus(registry: Registry, url: string, scope: string | undefined, signal: AbortSignal): Promise<Answer> {
     let auth = this.knownAuthorization(registry, scope);
     let res = await this.send(registry, url, auth, signal);
-    if (res.status !== 401) return res.status;
+    if (res.status !== 401) return res;
     const fresh = await this.answerChallenge(registry, res.challenge, scope, signal);
-    if (fresh === undefined || fresh === auth) return res.status;
+    if (fresh === undefined || fresh === auth) return res;
     auth = fresh;
     res = await this.send(registry, url, auth, signal);
-    return res.status;
+    return res;
   }
 
-  private async send(
-    registry: Registry,
-    url: string,
-    authorization: string | undefined,
-    signal: AbortSignal,
-  ): Promise<{ status: number; challenge: string }> {
+  /** One request; a 2xx answer to GET is read to its end (bounded), so a half-sent one does not count. */
+  private async send(registry: Registry, url: string, authorization: string | undefined, signal: AbortSignal): Promise<Answer> {
     const headers: Record<string, string> = { accept: MANIFEST_ACCEPT };
     if (authorization) headers.authorization = authorization;
     let method: 'HEAD' | 'GET' = this.headRefused.has(registry.apiOrigin) ? 'GET' : 'HEAD';
     for (;;) {
       const res = await this.request(registry, registry.apiOrigin, url, method, headers, signal);
-      await res.body.dump();
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      if (method === 'GET' && ok) await readBounded(res.body, MAX_MANIFEST_BYTES, 'manifest');
+      else await res.body.dump();
       if (method === 'HEAD' && (res.statusCode === 405 || res.statusCode === 501)) {
         this.headRefused.add(registry.apiOrigin);
         method = 'GET';
         continue;
       }
-      return { status: res.statusCode, challenge: headerValue(res.headers['www-authenticate']) };
+      return {
+        status: res.statusCode,
+        challenge: headerValue(res.headers['www-authenticate']),
+        contentType: headerValue(res.headers['content-type']).split(';')[0]!.trim().toLowerCase(),
+      };
     }
   }
 
@@ -216,6 +240,12 @@ export class RegistryClient {
     } catch {
       throw new ProbeFailure('bad_response', 'token realm is not a URL');
     }
+    if (target.protocol === 'http:' && registry.apiOrigin.startsWith('https:')) {
+      const warning = `${registryLabel(registry)}: token realm ${target.origin} is plain HTTP for an HTTPS registry; no credentials are sent there (treated as unauthorised)`;
+      if (!this.downgradesWarned.has(warning)) log.warn(warning);
+      this.downgradesWarned.add(warning);
+      throw new ProbeFailure('unauthorized', 'token realm is plain HTTP for an HTTPS registry');
+    }
     if (service) target.searchParams.set('service', service);
     if (scope) target.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
@@ -227,12 +257,14 @@ export class RegistryClient {
       const refused = res.statusCode === 401 || res.statusCode === 403;
       throw new ProbeFailure(refused ? 'unauthorized' : 'bad_response', `token endpoint answered HTTP ${res.statusCode}`);
     }
+    const text = await readBounded(res.body, MAX_TOKEN_ANSWER_BYTES, 'token answer');
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
-      body = (await res.body.json()) as typeof body;
+      body = JSON.parse(text.toString('utf8')) as typeof body;
     } catch {
       throw new ProbeFailure('bad_response', 'token endpoint answered with invalid JSON');
     }
+    if (typeof body !== 'object' || body === null) throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
     const lifetimeMs = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : DEFAULT_TOKEN_TTL_MS;
@@ -275,6 +307,28 @@ export class RegistryClient {
     }
     return agent;
   }
+}
+
+interface Answer {
+  readonly status: number;
+  readonly challenge: string;
+  /** Media type of the answer, lower case, without parameters. */
+  readonly contentType: string;
+}
+
+/** Reads a body to its end, refusing (and dropping the connection) past `limit` bytes. */
+async function readBounded(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new ProbeFailure('bad_response', `${what} larger than ${limit >> 10} KiB`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 class ProbeFailure extends Error {

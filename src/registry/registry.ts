@@ -63,6 +63,11 @@ export function parseRegistryAddress(address: string): ParsedAddress | undefined
   return { scheme, domain: normaliseDomain(host.toLowerCase()), prefix };
 }
 
+/** An address as it may be printed: userinfo ("user:password@") masked, whatever else it holds. */
+export function redactAddress(address: string): string {
+  return address.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/@]*@/, (_, scheme: string | undefined) => `${scheme ?? ''}***@`);
+}
+
 /** The host the registry API is served from: Docker Hub's API lives on registry-1.docker.io. */
 export function apiOrigin(parsed: ParsedAddress): string {
   const host = parsed.domain === DOCKER_HUB ? 'registry-1.docker.io' : parsed.domain;

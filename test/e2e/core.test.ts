@@ -111,9 +111,12 @@ describe('image rewriting through the shim', () => {
     assert.equal(res.image_ref, w.onlyCId);
   });
 
-  it('keeps the caller\'s own credentials when the request carries them', async () => {
+  it('sends the caller\'s own credentials only to the registry they were given for', async () => {
     const { cri } = await shimWith((dir) => yaml(w, dir, { host: w.b.host, creds: w.b.creds }, []));
-    await assert.rejects(cri.pullImage('app:v1', { username: 'bob', password: 'wrong-password' }), /401|unauthorized|failed/i);
+    // Credentials for docker.io: the pull rewritten to B carries B's configured ones instead.
+    assert.equal((await cri.pullImage('app:v1', { username: 'bob', password: 'wrong-password' })).image_ref, w.appId.b);
+    // Credentials for B itself (the image names B): they are the caller's to give, and they are wrong.
+    await assert.rejects(cri.pullImage(`${w.b.host}/library/app:v1`, { username: 'bob', password: 'wrong-password' }), /401|unauthorized|failed/i);
   });
 
   it('passes an image that no registry has through unchanged, returning the runtime\'s error', async () => {

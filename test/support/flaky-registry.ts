@@ -6,13 +6,28 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type FlakyMode = 'ok' | 'lagging' | 'error500' | 'close' | 'slow' | 'badChallenge';
+export type FlakyMode =
+  | 'ok'
+  | 'lagging'
+  | 'error500'
+  | 'close'
+  | 'slow'
+  | 'badChallenge'
+  // 200 text/html to everything, as a captive portal or a misrouted web server answers
+  | 'html'
+  // HEAD refused (405), then a GET whose answer never ends
+  | 'headRefusedGetHangs'
+  // manifests found (HEAD relayed), every GET fails with a registry error of ~100 KiB, which
+  // containerd quotes in its answer to PullImage
+  | 'hugePullError';
 
 /** How long the 'lagging' mode holds each request before relaying it. */
 export const LAG_MS = 1500;
 
 export class FlakyRegistry {
   mode: FlakyMode = 'ok';
+  /** The Authorization header of every request received, in order ('' when none). */
+  readonly authorizations: string[] = [];
   private readonly sockets = new Set<Socket>();
   private constructor(
     private readonly server: http.Server,
@@ -36,7 +51,19 @@ export class FlakyRegistry {
       req.pipe(up);
     };
     const server = http.createServer((req, res) => {
+      self!.authorizations.push(req.headers.authorization ?? '');
       switch (self!.mode) {
+        case 'html':
+          res.writeHead(200, { 'content-type': 'text/html' }).end('<html>welcome</html>');
+          return;
+        case 'headRefusedGetHangs':
+          if (req.method === 'HEAD') res.writeHead(405).end();
+          else res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': '1000' }).write('{');
+          return;
+        case 'hugePullError':
+          if (req.method === 'HEAD') return relay(req, res);
+          res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: `storage failed: ${'x'.repeat(100 * 1024)}` }] }));
+          return;
         case 'error500':
           res.writeHead(500).end('internal error');
           return;

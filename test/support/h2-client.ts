@@ -20,6 +20,8 @@ export interface RequestOptions extends EncodeOptions {
   body?: Buffer;
   /** Trailers sent after the body, ending the stream. */
   trailers?: [string, string][];
+  /** Leaves the stream open after the headers and body (a request that never completes). */
+  keepOpen?: boolean;
 }
 
 export interface StreamResult {
@@ -131,11 +133,11 @@ export class RawH2Client {
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     this.streams.set(id, { headers: [], data: Buffer.alloc(0), done: false });
-    const { body, trailers } = options;
-    this.socket.write(this.headersFrames(id, this.encoder.encode(fields, options), options, !body && !trailers));
+    const { body, trailers, keepOpen } = options;
+    this.socket.write(this.headersFrames(id, this.encoder.encode(fields, options), options, !body && !trailers && !keepOpen));
     for (let pos = 0; body && pos < body.length; pos += 16384) {
       const part = body.subarray(pos, pos + 16384);
-      const last = pos + part.length === body.length && !trailers;
+      const last = pos + part.length === body.length && !trailers && !keepOpen;
       this.socket.write(Buffer.concat([frameHeader(part.length, FrameType.DATA, last ? Flag.END_STREAM : 0, id), part]));
     }
     if (trailers) this.socket.write(this.headersFrames(id, this.encoder.encode(trailers), {}, true));
@@ -169,6 +171,11 @@ export class RawH2Client {
       out.push(frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id), part);
     }
     return Buffer.concat(out);
+  }
+
+  /** What stream `id` has received so far, without waiting. */
+  stream(id: number): StreamResult | undefined {
+    return this.streams.get(id);
   }
 
   async result(id: number, timeoutMs = 10_000): Promise<StreamResult> {

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { parseConfigText } from '../../src/config/load.js';
+import { execFileSync } from 'node:child_process';
+import { symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseConfigText, readConfigText } from '../../src/config/load.js';
 import { DEFAULTS } from '../../src/config/types.js';
 import { ConfigError } from '../../src/errors.js';
 import { parseRegistryAddress } from '../../src/registry/registry.js';
+import { tempDir } from '../support/procs.js';
 
 const FILE = '/etc/image-cri-shim.yaml';
 const parse = (text: string, env: NodeJS.ProcessEnv = {}) => parseConfigText(text, FILE, env);
@@ -140,6 +144,59 @@ cache:
     const secret = 'x'.repeat(64);
     assert.throws(() => parse(`address: a.io\ndebug: ${secret}\n`), (e: Error) => !e.message.includes(secret));
   });
+
+  // Before: "not a registry address: "http://alice:S3CRET@host"" and "expected a string, got 7731990042".
+  const secrets: [string, string, string][] = [
+    ['a password in the address', 'address: http://alice:S3CRET@sealos.hub:5000\n', 'S3CRET'],
+    ['a password in a registry address', 'address: a.io\nregistries:\n  - address: https://bob:B0B-SECRET@r.io/proj\n', 'B0B-SECRET'],
+    ['a password in a bare address', 'address: carol:C4ROL@r.io\n', 'C4ROL'],
+    ['a numeric password', 'address: a.io\nauth:\n  username: u\n  password: 7731990042\n', '7731990042'],
+    ['a numeric user', 'address: a.io\nauth:\n  username: 445566778899\n  password: p\n', '445566778899'],
+    ['a password that is a list', 'address: a.io\nauth:\n  username: u\n  password: [L1STSECRET]\n', 'L1STSECRET'],
+  ];
+  for (const [what, text, secret] of secrets) {
+    it(`names the key but never the credential: ${what}`, () => {
+      assert.throws(
+        () => parse(text),
+        (e: unknown) => e instanceof ConfigError && e.key !== '' && e.message.startsWith(`${FILE}: `) && !e.message.includes(secret),
+      );
+    });
+  }
+
+  it(`refuses more than ${DEFAULTS.maxRegistries} registries, naming the count and the limit`, () => {
+    const many = Array.from({ length: 100_000 }, (_, i) => `  - address: r${i}.io\n`).join('');
+    assert.throws(() => parse(`address: a.io\nregistries:\n${many}`), /registries: 100000 entries; the limit is 256/);
+    assert.equal(parse(`address: a.io\nregistries:\n${many.split('\n').slice(0, 256).join('\n')}\n`).config.registries.length, 257);
+  });
+});
+
+describe('readConfigText', () => {
+  const tmp = tempDir('config-read');
+  after(() => tmp.remove());
+
+  it('reads a regular file', async () => {
+    const path = join(tmp.path, 'ok.yaml');
+    writeFileSync(path, 'address: a.io\n');
+    assert.equal(await readConfigText(path), 'address: a.io\n');
+  });
+
+  const refused: [string, (path: string) => void, RegExp][] = [
+    // Before: start-up and every later reload blocked on the open, forever.
+    ['a FIFO', (path) => execFileSync('mkfifo', [path]), /not a regular file/],
+    // Before: the heap filled until the process died.
+    ['a symlink to /dev/zero', (path) => symlinkSync('/dev/zero', path), /not a regular file/],
+    ['a file of 50 MB', (path) => writeFileSync(path, `address: a.io\n#${'x'.repeat(50 * 1024 * 1024)}\n`), /larger than 1 MiB/],
+    ['a missing file', () => {}, /cannot read: ENOENT/],
+  ];
+  for (const [what, make, message] of refused) {
+    it(`refuses ${what} at once, naming the file`, async () => {
+      const path = join(tmp.path, what.replace(/\W+/g, '-'));
+      make(path);
+      const started = performance.now();
+      await assert.rejects(readConfigText(path), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${path}: `) && message.test(e.message));
+      assert.ok(performance.now() - started < 2000);
+    });
+  }
 });
 
 describe('registry addresses', () => {

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { parseConfigMapData } from '../../src/config/configmap.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { mergeConfigMap } from '../../src/config/merge.js';
+import { syncConfigMapIntoFile } from '../../src/config/sync.js';
+import { setLogSink } from '../../src/log.js';
+import { tempDir } from '../support/procs.js';
 import { GUIDE_CONFIGMAP } from '../support/samples.js';
 
 const LOCAL = `# node-local settings, keep me
@@ -119,5 +124,40 @@ describe('ConfigMap merge', () => {
 
   it('rejects content that is not YAML', () => {
     assert.throws(() => parseConfigMapData('registries: [unclosed\n'), /configmap kube-system\/image-cri-shim registries.yaml: invalid YAML/);
+  });
+
+  // Before: 50,000 registries were merged into the file, and the shim died applying them.
+  it('ignores a registries list longer than the limit, with a warning naming both', () => {
+    const many = Array.from({ length: 50_000 }, (_, i) => `- address: r${i}\n`).join(''); // 0.9 MB
+    const { fields, warnings } = parseConfigMapData(`offlinePriority: 900\nregistries:\n${many}`);
+    assert.equal(fields.registries, undefined);
+    assert.equal(fields.offlinePriority, 900, 'the other fields are still taken');
+    assert.deepEqual(warnings, ['configmap kube-system/image-cri-shim: registries: 50000 entries; the limit is 256; field ignored']);
+  });
+
+  it('refuses content larger than any ConfigMap holds', () => {
+    assert.throws(() => parseConfigMapData(`debug: true\n#${'x'.repeat(2 * 1024 * 1024)}\n`), /larger than 1 MiB/);
+  });
+});
+
+describe('ConfigMap sync into the file', () => {
+  const tmp = tempDir('sync');
+  after(() => tmp.remove());
+
+  // Before: the merged file's error quoted "http://alice:S3CRET@host", and so did the sync line.
+  it('never prints a password written into a registry address', async () => {
+    const path = join(tmp.path, 'image-cri-shim.yaml');
+    writeFileSync(path, LOCAL);
+    const lines: string[] = [];
+    setLogSink((l) => lines.push(l));
+    try {
+      const result = await syncConfigMapIntoFile(path, 'registries:\n  - address: http://alice:S3CRET-IN-CM@r.io\n    priority: 10\n', {});
+      assert.equal(result, 'invalid');
+    } finally {
+      setLogSink((l) => process.stderr.write(l + '\n'));
+    }
+    assert.ok(lines.some((l) => l.includes('registries[0].address')), lines.join('\n'));
+    assert.ok(!lines.join('\n').includes('S3CRET-IN-CM'), lines.join('\n'));
+    assert.equal(readFileSync(path, 'utf8'), LOCAL, 'nothing written');
   });
 });

@@ -1,0 +1,102 @@
+// Reading the one request message of an intercepted unary call, bounded: by the message limit,
+// by the bytes all intercepted calls may hold together, by the image name's length (known from
+// the first bytes), and in time by the caller's deadline or REQUEST_READ_MS.
+
+import type { ServerHttp2Stream } from 'node:http2';
+import { declaredLength, MAX_FRAMED_BYTES, MAX_MESSAGE_BYTES, Status } from './grpc.js';
+import { MAX_REFERENCE_BYTES, REQUEST_READ_MS, type ByteBudget } from './limits.js';
+import { failCall } from './relay.js';
+import { declaredImageLength } from './wire.js';
+
+/** Held bytes are given back when the call's stream closes. */
+function holdUntilClose(stream: ServerHttp2Stream, budget: ByteBudget, n: number): boolean {
+  if (!budget.take(n)) return false;
+  stream.once('close', () => budget.give(n));
+  return true;
+}
+
+/**
+ * Resolves with the request as soon as its one message is complete (the caller's END_STREAM
+ * may follow later; the relay would not wait for it either), or at the end of the stream.
+ * When a bound is passed it answers the caller itself and resolves with the gRPC status it
+ * gave; rejects when the caller leaves.
+ */
+export function readRequest(stream: ServerHttp2Stream, budget: ByteBudget, deadlineMs: number | undefined): Promise<Buffer | number> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (body: Buffer | number) => {
+      settled = true;
+      clearTimeout(timer);
+      stream.removeAllListeners('data');
+      resolve(body);
+    };
+    const refuse = (code: number, message: string) => {
+      failCall(stream, code, message);
+      settle(code);
+    };
+    const waitMs = Math.min(deadlineMs ?? REQUEST_READ_MS, REQUEST_READ_MS);
+    const timer = setTimeout(() => refuse(Status.DEADLINE_EXCEEDED, `request message not received within ${waitMs}ms`), waitMs);
+    let declared: number | undefined;
+    let nameChecked = false;
+    stream.on('data', (chunk: Buffer) => {
+      if (!holdUntilClose(stream, budget, chunk.length)) {
+        return refuse(Status.RESOURCE_EXHAUSTED, `image-cri-shim is holding ${budget.limit >> 20} MiB of requests already; try again`);
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+      const head = () => (chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
+      if (declared === undefined && size >= 5) {
+        declared = declaredLength(head());
+        if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return refuse(Status.RESOURCE_EXHAUSTED, tooBig(declared));
+      }
+      if (!nameChecked) {
+        const nameLength = declaredImageLength(head());
+        nameChecked = nameLength !== undefined || size > 64;
+        if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) {
+          return refuse(Status.INVALID_ARGUMENT, `image reference of ${nameLength} bytes; the limit is ${MAX_REFERENCE_BYTES} (no registry accepts names that long)`);
+        }
+      }
+      if (size > MAX_FRAMED_BYTES) return refuse(Status.RESOURCE_EXHAUSTED, tooBig(size - 5));
+      if (declared !== undefined && size === declared + 5) settle(head());
+    });
+    stream.once('end', () => settled || settle(Buffer.concat(chunks, size)));
+    stream.on('error', (e) => settled || (clearTimeout(timer), reject(e)));
+    // Checked before anything is built: this runs on every call's close, almost always after the body.
+    stream.once('close', () => settled || (clearTimeout(timer), reject(new Error('closed'))));
+  });
+}
+
+const tooBig = (length: number) => `grpc: received message larger than max (${length} vs. ${MAX_MESSAGE_BYTES})`;
+
+/**
+ * Keeps the bytes of a request being piped elsewhere (ImageStatus goes to the runtime as it
+ * comes), within the shared budget and the name limit; gives them once asked, or undefined
+ * when a bound was passed (the call is then answered as the runtime answers it, not rewritten).
+ */
+export function keepRequest(stream: ServerHttp2Stream, budget: ByteBudget): () => Buffer | undefined {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let dropped = false;
+  let nameChecked = false;
+  stream.on('data', (chunk: Buffer) => {
+    if (dropped) return;
+    size += chunk.length;
+    if (size > MAX_FRAMED_BYTES || !holdUntilClose(stream, budget, chunk.length)) {
+      dropped = true;
+      chunks.length = 0;
+      return;
+    }
+    chunks.push(chunk);
+    if (!nameChecked) {
+      const nameLength = declaredImageLength(Buffer.concat(chunks, size));
+      nameChecked = nameLength !== undefined || size > 64;
+      if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) {
+        dropped = true;
+        chunks.length = 0;
+      }
+    }
+  });
+  return () => (dropped ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+}

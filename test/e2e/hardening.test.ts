@@ -1,0 +1,439 @@
+// Hardening, end to end: what a caller, a registry, a ConfigMap or a file may throw at the
+// built CLI, on real containerd and registries, small hostile servers on 127.0.0.1 and the test
+// API server. Every shim here runs under the systemd unit's heap cap. Each input is counted in
+// a tally (inputs tried, crashes, hangs, leaks, data lost) printed at the end.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { frameHeader, FrameType } from '../../src/h2/frames.js';
+import { CriClient } from '../support/cri-client.js';
+import { createWorld, type World } from '../support/fixture.js';
+import { FlakyRegistry } from '../support/flaky-registry.js';
+import { grpcRequest, header, RawH2Client } from '../support/h2-client.js';
+import { FakeKubeApi } from '../support/kube-api.js';
+import { startProc, waitFor } from '../support/procs.js';
+import { CLI, startShim, type TestShim } from '../support/shim.js';
+
+/** The unit's own heap cap: a bound that does not hold there does not hold on a node. */
+const UNIT_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(new URL('../../../deploy/image-cri-shim.service', import.meta.url), 'utf8'))![1]!;
+
+const tally = { inputs: 0, crashes: 0, hangs: 0, leaks: 0, dataLost: 0 };
+let w: World;
+let api: FakeKubeApi;
+let direct: CriClient;
+let n = 0;
+const running: { shim: TestShim; clients: CriClient[] }[] = [];
+
+before(async () => {
+  w = await createWorld();
+  mkdirSync(join(w.dir, 'kube'));
+  api = await FakeKubeApi.start(join(w.dir, 'kube'));
+  direct = new CriClient(w.containerd.socket);
+});
+
+after(async () => {
+  direct?.close();
+  await api?.stop();
+  await w?.teardown();
+  process.stdout.write(`# hardening tally: inputs=${tally.inputs} crashes=${tally.crashes} hangs=${tally.hangs} leaks=${tally.leaks} data_lost=${tally.dataLost}\n`);
+});
+
+afterEach(async () => {
+  for (const { shim, clients } of running.splice(0)) {
+    clients.forEach((c) => c.close());
+    if (shim.proc.child.exitCode !== null || shim.proc.child.signalCode !== null) tally.crashes++;
+    if (w.secrets.some((s) => shim.output().includes(s)) || SECRETS.some((s) => shim.output().includes(s))) tally.leaks++;
+    await shim.stop();
+  }
+  for (const img of (await direct.listImages()).images) await direct.removeImage(img.id);
+});
+
+/** Secrets only the hostile inputs here carry: none may reach any output. */
+const SECRETS = ['KUBELET-PULL-SECRET', 'S3CRET-ADDR', '7731990042', 'CM-S3CRET'];
+
+function config(dir: string, lines: string[]): string {
+  return [`shim: ${join(dir, 'shim.sock')}`, `cri: ${w.containerd.socket}`, 'debug: true', ...lines].join('\n') + '\n';
+}
+
+async function shimWith(lines: (dir: string) => string[], env: NodeJS.ProcessEnv = {}): Promise<{ shim: TestShim; cri: CriClient; dir: string }> {
+  const dir = join(w.dir, `hard-${++n}`);
+  mkdirSync(dir, { recursive: true });
+  const shim = await startShim(dir, config(dir, lines(dir)), { ...process.env, HOME: dir, KUBECONFIG: '', NODE_OPTIONS: UNIT_NODE_OPTIONS, ...env });
+  const cri = new CriClient(shim.socket);
+  running.push({ shim, clients: [cri] });
+  return { shim, cri, dir };
+}
+
+/** Runs the CLI to its end (it is expected to refuse to start); its exit code and all it printed. */
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<{ code: number | string | null; output: string }> {
+  const proc = startProc(process.execPath, [CLI, ...args], { env: { ...process.env, KUBECONFIG: '', NODE_OPTIONS: UNIT_NODE_OPTIONS, ...env } });
+  const timer = setTimeout(() => void proc.kill9(), timeoutMs);
+  return proc.exited().then((code) => {
+    clearTimeout(timer);
+    return { code, output: proc.output() };
+  });
+}
+
+/** One hostile input: counted, bounded in time (a hang fails the test and is counted). */
+async function hostile<T>(what: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  tally.inputs++;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          tally.hangs++;
+          reject(new Error(`${what}: no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function noSecretsIn(output: string): void {
+  for (const s of [...SECRETS, ...w.secrets]) {
+    if (output.includes(s)) tally.leaks++;
+    assert.ok(!output.includes(s), 'a credential reached the output');
+  }
+}
+
+const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+const basic = (header: string) => (header.startsWith('Basic ') ? Buffer.from(header.slice(6), 'base64').toString() : header);
+
+describe('security', () => {
+  it('never sends a caller\'s pull secret to another registry (and keeps it for its own)', async () => {
+    const front = await FlakyRegistry.start(w.a.host);
+    try {
+      const { cri } = await shimWith(() => [`address: http://${front.host}`, `auth: ${w.a.creds}`, 'fallback: true', 'probeTimeout: 2s']);
+      // kubelet's imagePullSecret for docker.io; the pull is rewritten to the offline registry.
+      const res = await hostile('pull with a caller secret', () => cri.pullImage('app:v1', { username: 'kubelet', password: 'KUBELET-PULL-SECRET' }));
+      assert.equal(res.image_ref, w.appId.a);
+      // The secret for B, on an image of B that only B has: it goes to B, where it belongs.
+      const own = await hostile('pull with the caller secret for its own registry', () => cri.pullImage(`${w.b.host}/team/digested:v1`, { username: 'bob', password: w.b.password }));
+      assert.equal(own.image_ref, w.digested.id);
+      const seen = front.authorizations.map(basic).join('\n');
+      assert.ok(front.authorizations.length > 0);
+      if (seen.includes('KUBELET-PULL-SECRET') || seen.includes(w.b.password)) tally.leaks++;
+      assert.ok(!seen.includes('KUBELET-PULL-SECRET'), 'the caller\'s docker.io secret reached the offline registry');
+      assert.ok(!seen.includes(w.b.password), 'B\'s secret reached the offline registry');
+    } finally {
+      await front.stop();
+    }
+  });
+
+  const secretFiles: [string, string][] = [
+    ['a password in the offline address', 'address: http://alice:S3CRET-ADDR@127.0.0.1:1'],
+    ['a numeric password', 'address: http://127.0.0.1:1\nauth:\n  username: u\n  password: 7731990042'],
+  ];
+  for (const [what, text] of secretFiles) {
+    it(`refuses a file with ${what}: names the file and key, never the secret (start, --dry-run, resolve, reload)`, async () => {
+      const dir = join(w.dir, `secret-${++n}`);
+      mkdirSync(dir);
+      const file = join(dir, 'image-cri-shim.yaml');
+      writeFileSync(file, config(dir, [text]));
+      for (const args of [['-f', file], ['--dry-run', '-f', file], ['resolve', 'nginx', '-f', file]]) {
+        const { code, output } = await hostile(`${what}: ${args[0]}`, () => runCli(args));
+        assert.equal(code, 1, output);
+        assert.ok(output.includes(file), output);
+        noSecretsIn(output);
+      }
+      // On reload: the running configuration stays, and the error hides the secret too.
+      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
+      const from = shim.output().length;
+      writeFileSync(shim.configFile, config(dir, [text]));
+      process.kill(shim.proc.pid, 'SIGHUP');
+      await shim.waitForLog('keeping the running configuration', 10_000, from);
+      noSecretsIn(shim.output());
+      assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
+    });
+  }
+
+  it('hides a password written into a registry address in the ConfigMap', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'reloadInterval: 1h'], { KUBECONFIG: api.kubeconfig });
+    const before = readFileSync(shim.configFile, 'utf8');
+    const from = shim.output().length;
+    await hostile('ConfigMap address with a password', async () => {
+      api.put('image-cri-shim', { 'registries.yaml': 'registries:\n  - address: http://eve:CM-S3CRET@127.0.0.1:1\n    priority: 10\n' });
+      await shim.waitForLog('nothing written', 10_000, from);
+    });
+    api.delete('image-cri-shim');
+    noSecretsIn(shim.output());
+    assert.equal(readFileSync(shim.configFile, 'utf8'), before);
+    assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
+  });
+
+  it('creates the socket 0660 under umask 000: never more open, not even for a moment', async () => {
+    const dir = join(w.dir, `umask-${++n}`);
+    mkdirSync(dir);
+    const socket = join(dir, 'shim.sock');
+    const file = join(dir, 'image-cri-shim.yaml');
+    writeFileSync(file, config(dir, [`address: http://${w.a.host}`]));
+    // A watcher polling as fast as it can from the moment the path appears.
+    const watcher = spawn(process.execPath, ['-e', `
+      const fs = require('fs'); const seen = new Set(); const end = Date.now() + 20000; let since = 0;
+      while (Date.now() < end) {
+        let st; try { st = fs.lstatSync(${JSON.stringify(socket)}); } catch { continue; }
+        seen.add((st.mode & 0o777).toString(8)); if (!since) since = Date.now(); if (Date.now() - since > 300) break;
+      }
+      process.stdout.write([...seen].join(','));`]);
+    let modes = '';
+    watcher.stdout.on('data', (d: Buffer) => (modes += d));
+    const shim = startProc('/bin/sh', ['-c', `umask 000; exec ${process.execPath} ${CLI} -f ${file}`], { env: { ...process.env, KUBECONFIG: '', HOME: dir } });
+    await hostile('start under umask 000', () => new Promise((resolve) => watcher.once('exit', resolve)));
+    await shim.stop();
+    assert.equal(modes, '660', `modes seen: ${modes}`);
+  });
+});
+
+describe('bounds', () => {
+  it('survives a token server answering 50 MB, and pulls from the next registry', async () => {
+    const big = http.createServer((req, res) => {
+      if (req.url!.startsWith('/token')) res.writeHead(200, { 'content-type': 'application/json' }).end(`{"token":"${'t'.repeat(50 * 1024 * 1024)}"}`);
+      else res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="x"` }).end();
+    });
+    await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
+    try {
+      const host = `127.0.0.1:${(big.address() as net.AddressInfo).port}`;
+      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'fallback: false', 'registries:', `  - address: http://${host}`, '    auth: u:p', '    priority: 2000']);
+      const res = await hostile('50 MB token', () => cri.pullImage('app:v1'));
+      assert.equal(res.image_ref, w.appId.a);
+      await shim.waitForLog('token answer larger than 64 KiB');
+    } finally {
+      big.closeAllConnections();
+      big.close();
+    }
+  });
+
+  it('refuses 16 MiB image names at once, six at a time, naming the limit', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
+    const name = 'x'.repeat(16 * 1024 * 1024 - 64);
+    const results = await hostile('6 x 16 MiB names', () =>
+      Promise.allSettled([...Array(3)].flatMap(() => [cri.pullImage(name, undefined, {}, 60_000), cri.removeImage(name)])),
+    );
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      const e = (r as PromiseRejectedResult).reason as grpc.ServiceError;
+      assert.equal(e.code, grpc.status.INVALID_ARGUMENT, e.message);
+      assert.match(e.details, /limit is 4096/);
+    }
+    assert.equal((await cri.version()).runtime_name, 'containerd');
+    assert.equal(shim.proc.child.exitCode, null);
+  });
+
+  it('holds at most its limit of calls: the rest are refused at once, and every socket is given back', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`]);
+    await cri.version();
+    const fd0 = fds(shim.proc.pid);
+    const clients = await Promise.all([0, 1, 2].map(() => RawH2Client.connect(shim.socket)));
+    // Requests that never end: each holds a call open (relayed, waiting for its body).
+    const ids = clients.map((c) => Array.from({ length: 999 }, () => c.request(grpcRequest('/runtime.v1.RuntimeService/Version', 'localhost'), { keepOpen: true })));
+    const refused = await hostile('3,000 held calls', async () => {
+      let count = 0;
+      await waitFor('refusals', () => {
+        count = clients.reduce((sum, c, i) => sum + ids[i]!.filter((id) => c.stream(id)?.headers.some((h) => header(h, 'grpc-status') === String(grpc.status.RESOURCE_EXHAUSTED))).length, 0);
+        return count >= 3 * 999 - 2048;
+      }, 20_000);
+      return count;
+    });
+    assert.ok(refused >= 3 * 999 - 2048, `${refused} refused`);
+    assert.equal((await new CriClient(shim.socket).version().catch((e: grpc.ServiceError) => e.code)) !== undefined, true);
+    clients.forEach((c) => c.close());
+    await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0 + 2, 10_000);
+  });
+
+  it('keeps serving on its file when the ConfigMap lists 50,000 registries, also across a restart', async () => {
+    const many = Array.from({ length: 50_000 }, (_, i) => `- address: r${i}\n`).join('');
+    api.put('image-cri-shim', { 'registries.yaml': `registries:\n${many}` });
+    try {
+      const { shim, cri, dir } = await hostile('50,000 registries in the ConfigMap', () =>
+        shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`], { KUBECONFIG: api.kubeconfig }),
+      );
+      await shim.waitForLog('50000 entries; the limit is 256');
+      assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
+      assert.ok(!readFileSync(shim.configFile, 'utf8').includes('r49999'));
+      assert.ok(dir);
+    } finally {
+      api.delete('image-cri-shim');
+    }
+  });
+
+  const badFiles: [string, (file: string, dir: string) => void, RegExp][] = [
+    ['100,000 registries', (file, dir) => writeFileSync(file, config(dir, [`address: http://${w.a.host}`, 'registries:', ...Array.from({ length: 100_000 }, (_, i) => `  - address: r${i}.io`)])), /registries: 100000 entries; the limit is 256/],
+    ['a 50 MB file', (file, dir) => writeFileSync(file, config(dir, [`address: http://${w.a.host}`, `# ${'x'.repeat(50 * 1024 * 1024)}`])), /larger than 1 MiB/],
+    ['a symlink to /dev/zero', (file) => execFileSync('ln', ['-s', '/dev/zero', file]), /not a regular file/],
+    ['a FIFO', (file) => execFileSync('mkfifo', [file]), /not a regular file/],
+  ];
+  for (const [what, make, message] of badFiles) {
+    it(`refuses to start on ${what}, at once and with a clear error`, async () => {
+      const dir = join(w.dir, `bad-${++n}`);
+      mkdirSync(dir);
+      const file = join(dir, 'image-cri-shim.yaml');
+      make(file, dir);
+      const started = Date.now();
+      const { code, output } = await hostile(what, () => runCli(['-f', file]));
+      assert.equal(code, 1, output);
+      assert.match(output, message);
+      assert.ok(!/\n\s+at /.test(output), 'no stack trace: a refusal, not a crash');
+      assert.ok(Date.now() - started < 15_000);
+    });
+  }
+
+  it('keeps the last good config when the file becomes a FIFO, and takes the next good one', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
+    const good = readFileSync(shim.configFile, 'utf8');
+    unlinkSync(shim.configFile);
+    execFileSync('mkfifo', [shim.configFile]);
+    let from = shim.output().length;
+    process.kill(shim.proc.pid, 'SIGHUP');
+    await hostile('config became a FIFO', () => shim.waitForLog('not a regular file', 10_000, from));
+    assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
+    unlinkSync(shim.configFile);
+    writeFileSync(shim.configFile, good.replace('debug: true', 'debug: false'));
+    from = shim.output().length;
+    process.kill(shim.proc.pid, 'SIGHUP');
+    await shim.waitForLog('reloaded shim auth configuration', 10_000, from);
+  });
+});
+
+describe('hangs and faults', () => {
+  it('answers a PullImage whose request never completes by its deadline', async () => {
+    const { shim } = await shimWith(() => [`address: http://${w.a.host}`]);
+    const client = await RawH2Client.connect(shim.socket);
+    const started = Date.now();
+    const id = client.request(grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost', [['grpc-timeout', '2S']]), { body: Buffer.from([0, 0, 0, 0, 100, 0x0a]), keepOpen: true });
+    const r = await hostile('a request that never completes', () => client.result(id, 20_000));
+    assert.equal(header(r.headers.at(-1), 'grpc-status'), String(grpc.status.DEADLINE_EXCEEDED));
+    assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+    client.close();
+  });
+
+  const badRegistries: [string, 'html' | 'headRefusedGetHangs'][] = [
+    ['answers 200 text/html to everything', 'html'],
+    ['refuses HEAD and never ends its GET', 'headRefusedGetHangs'],
+  ];
+  for (const [what, mode] of badRegistries) {
+    it(`does not take a registry that ${what} for one that has the image`, async () => {
+      const front = await FlakyRegistry.start(w.b.host);
+      front.mode = mode;
+      try {
+        const { cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'probeTimeout: 1s', 'fallback: false', 'registries:', `  - address: http://${front.host}`, '    priority: 2000']);
+        const res = await hostile(what, () => cri.pullImage('app:v1', undefined, {}, 20_000));
+        assert.equal(res.image_ref, w.appId.a);
+      } finally {
+        await front.stop();
+      }
+    });
+  }
+
+  it('makes no pull for a caller that left while the registries were asked', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'probeTimeout: 2s', 'fallback: false', 'registries:', `  - address: http://${w.hangHost}`, '    priority: 2000']);
+    await assert.rejects(hostile('caller leaves mid-probe', () => cri.pullImage('app:v1', undefined, {}, 500)), /DEADLINE_EXCEEDED/);
+    await shim.waitForLog('priority match: image=app:v1', 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual((await direct.listImages()).images, [], 'the runtime was asked to pull for nobody');
+  });
+
+  it('falls back to the next registry when the runtime\'s error is over 64 KiB', async () => {
+    const front = await FlakyRegistry.start(w.a.host);
+    front.mode = 'hugePullError';
+    try {
+      const { cri } = await shimWith(() => [`address: http://${w.b.host}`, `auth: ${w.b.creds}`, 'fallback: false', 'registries:', `  - address: http://${front.host}`, `    auth: ${w.a.creds}`, '    priority: 2000']);
+      w.containerd.allowHttpRegistry(front.host);
+      const res = await hostile('a 100 KiB runtime error', () => cri.pullImage('app:v1'));
+      assert.equal(res.image_ref, w.appId.b);
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('passes a deadline of 99999999 minutes on as a valid grpc-timeout', async () => {
+    const { shim } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
+    const client = await RawH2Client.connect(shim.socket);
+    const body = Buffer.from('000000000c0a0a0a086170703a7631', 'hex'); // PullImageRequest { image { image: "app:v1" } }
+    body.writeUInt32BE(body.length - 5, 1);
+    const r = await hostile('grpc-timeout 99999999M', () => client.result(client.request(grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost', [['grpc-timeout', '99999999M']]), { body }), 60_000));
+    assert.equal(header(r.headers.at(-1), 'grpc-status'), '0', header(r.headers.at(-1), 'grpc-message'));
+    client.close();
+  });
+
+  for (const authority of ['localhost', '/var/run/image-cri-shim.sock']) {
+    it(`gives back every socket after 2,000 streams reset and a disconnect (:authority ${authority})`, async () => {
+      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`]);
+      await cri.version();
+      const fd0 = fds(shim.proc.pid);
+      for (let round = 0; round < 3; round++) {
+        const client = await RawH2Client.connect(shim.socket);
+        await hostile('2,000 RST_STREAMs', async () => {
+          for (let i = 0; i < 2000; i++) {
+            const id = client.request(grpcRequest('/runtime.v1.RuntimeService/Version', authority), { keepOpen: true });
+            const rst = Buffer.alloc(4);
+            rst.writeUInt32BE(0x8); // CANCEL
+            client.write(Buffer.concat([frameHeader(4, FrameType.RST_STREAM, 0, id), rst]));
+          }
+        });
+        client.close();
+      }
+      const settled = await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0 + 1, 10_000).then(() => true, () => false);
+      if (!settled) tally.leaks++;
+      assert.ok(settled, `fds ${fd0} -> ${fds(shim.proc.pid)}`);
+    });
+  }
+});
+
+describe('the socket path', () => {
+  it('refuses to start when "shim" names a regular file, and leaves the file alone', async () => {
+    const dir = join(w.dir, `file-${++n}`);
+    mkdirSync(dir);
+    const precious = join(dir, 'shim.sock');
+    writeFileSync(precious, 'an operator\'s file\n');
+    const file = join(dir, 'image-cri-shim.yaml');
+    writeFileSync(file, config(dir, [`address: http://${w.a.host}`]));
+    const { code, output } = await hostile('"shim" is a regular file', () => runCli(['-f', file]));
+    assert.equal(code, 1);
+    assert.match(output, /exists and is not a socket/);
+    const intact = readFileSync(precious, 'utf8') === 'an operator\'s file\n';
+    if (!intact) tally.dataLost++;
+    assert.ok(intact);
+  });
+
+  it('a stopping shim leaves alone the socket a newer shim made at its path', async () => {
+    const { shim: first, dir } = await shimWith(() => [`address: http://${w.a.host}`]);
+    unlinkSync(first.socket); // lost (a clean-up script, an operator)
+    mkdirSync(join(dir, 'newer'), { recursive: true });
+    const newer = await startShim(join(dir, 'newer'), config(dir, [`address: http://${w.a.host}`]), { ...process.env, KUBECONFIG: '' });
+    running.push({ shim: newer, clients: [] });
+    await hostile('older shim stops', () => first.stop());
+    const kept = lstatSync(first.socket, { throwIfNoEntry: false })?.isSocket() ?? false;
+    if (!kept) tally.dataLost++;
+    assert.ok(kept, 'the newer shim\'s socket was removed');
+    assert.equal((await new CriClient(first.socket).version()).runtime_name, 'containerd');
+  });
+});
+
+describe('one-shot commands', () => {
+  it('--dry-run against a runtime that never answers prints its verdict and exits 1', async () => {
+    const dir = join(w.dir, `dry-${++n}`);
+    mkdirSync(dir);
+    const silent = net.createServer(() => {});
+    const socket = join(dir, 'silent.sock');
+    await new Promise<void>((r) => silent.listen(socket, r));
+    try {
+      const file = join(dir, 'image-cri-shim.yaml');
+      writeFileSync(file, `shim: ${join(dir, 'shim.sock')}\ncri: ${socket}\naddress: http://${w.a.host}\nauth: ${w.a.creds}\n`);
+      const { code, output } = await hostile('--dry-run, silent runtime', () => runCli(['--dry-run', '-f', file], { HOME: dir }));
+      assert.match(output, /some checks failed/);
+      assert.equal(code, 1);
+    } finally {
+      silent.close();
+    }
+  });
+});

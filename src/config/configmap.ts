@@ -4,7 +4,7 @@
 
 import { ConfigError } from '../errors.js';
 import { parseGoDuration } from './duration.js';
-import { MAX_CONFIG_BYTES, parseYaml } from './load.js';
+import { MAX_CONFIG_BYTES, MAX_CONFIG_TEXT, parseYaml } from './load.js';
 import { DEFAULTS } from './types.js';
 
 export const CONFIGMAP_NAMESPACE = 'kube-system';
@@ -45,7 +45,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 /** Parses `registries.yaml`; throws ConfigError only when it is not YAML or not a mapping. */
 export function parseConfigMapData(text: string): { fields: ConfigMapFields; warnings: string[] } {
-  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`, '', `larger than ${MAX_CONFIG_BYTES >> 20} MiB; ignored`);
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`, '', `larger than ${MAX_CONFIG_TEXT}; ignored`);
   const doc = parseYaml(text, `${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`);
   if (doc === null || doc === undefined) return { fields: {}, warnings: [] };
   if (!isObj(doc)) throw new ConfigError(`${CONFIGMAP_SOURCE} ${CONFIGMAP_KEY}`, '', 'expected a YAML mapping');

@@ -24,6 +24,8 @@ export interface ShimConfig {
   readonly reloadIntervalMs: number;
   /** Bound on one manifest probe. */
   readonly probeTimeoutMs: number;
+  /** A client connection with no call in flight this long is closed (clients redial). */
+  readonly idleTimeoutMs: number;
   /** After the configured registries fail, pull the original reference (false = air-gapped strict). */
   readonly fallback: boolean;
   readonly cache: CacheConfig;
@@ -43,6 +45,7 @@ export const DEFAULTS = {
   timeoutMs: 15 * 60_000,
   reloadIntervalMs: 15_000,
   probeTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
   imageCacheSize: 1024,
   imageCacheTtlMs: 30 * 60_000,
   domainCacheTtlMs: 10 * 60_000,

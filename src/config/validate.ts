@@ -9,7 +9,7 @@ import { DEFAULTS, type CacheConfig, type ShimConfig } from './types.js';
 
 const TOP_KEYS = new Set([
   'shim', 'cri', 'address', 'auth', 'offlinePriority', 'registries', 'force', 'debug', 'timeout',
-  'reloadInterval', 'cache', 'fallback', 'probeTimeout', 'version', 'image', 'insecureSkipVerify', 'caFile', 'metricsAddress',
+  'reloadInterval', 'cache', 'fallback', 'probeTimeout', 'idleTimeout', 'version', 'image', 'insecureSkipVerify', 'caFile', 'metricsAddress',
 ]);
 const REGISTRY_KEYS = new Set(['address', 'auth', 'priority', 'insecureSkipVerify', 'caFile']);
 const CACHE_KEYS = new Set(['imageCacheSize', 'imageCacheTTL', 'domainCacheTTL', 'statsLogInterval', 'disableStats']);
@@ -240,6 +240,7 @@ export function validateConfig(doc: unknown, source: string, env: NodeJS.Process
     timeoutMs: positive(f.duration('timeout'), DEFAULTS.timeoutMs),
     reloadIntervalMs: positive(f.duration('reloadInterval'), DEFAULTS.reloadIntervalMs),
     probeTimeoutMs: positive(f.duration('probeTimeout'), DEFAULTS.probeTimeoutMs),
+    idleTimeoutMs: positive(f.duration('idleTimeout'), DEFAULTS.idleTimeoutMs),
     fallback: f.bool('fallback') ?? true,
     metricsAddress: metricsAddress(f),
     cache: cacheFrom(f.object('cache')),

@@ -52,8 +52,20 @@ export function trailersOnly(code: number, message: string): OutgoingHttpHeaders
     ':status': 200,
     'content-type': 'application/grpc',
     'grpc-status': String(code),
-    'grpc-message': encodeURIComponent(message),
+    'grpc-message': percentEncode(message),
   };
+}
+
+/**
+ * grpc-message encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', as %XX of
+ * their UTF-8; everything else as it is (every gRPC client decodes exactly this).
+ */
+function percentEncode(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
 }
 
 export function grpcStatus(trailers: IncomingHttpHeaders | undefined): number {

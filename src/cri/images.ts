@@ -11,7 +11,7 @@ import { isImageId, normaliseDomain } from '../registry/reference.js';
 import { parseRegistryAddress, registryLabel, type Registry } from '../registry/registry.js';
 import { alternatives, winnerOf, type Decision, type RewriteEngine } from '../rewrite/engine.js';
 import type { Candidate } from '../rewrite/candidates.js';
-import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, unframe } from './grpc.js';
+import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, trailersOnly, unframe } from './grpc.js';
 import type { ByteBudget } from './limits.js';
 import { callerGone, callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
 import { keepRequest } from './request-body.js';
@@ -24,7 +24,7 @@ export interface ImageCallEnv {
   readonly conn: RuntimeConnection;
   readonly engine: RewriteEngine;
   /** Read per call, so a reload applies to the next call and not to one in flight. */
-  readonly settings: () => { timeoutMs: number; fallback: boolean };
+  readonly settings: () => { timeoutMs: number; fallback: boolean; idleTimeoutMs: number };
 }
 
 /** One intercepted call: its request, deadline and cancellation. */
@@ -122,6 +122,12 @@ export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2St
   }
 }
 
+/** A call the runtime never answered, as the answer the caller gets for it. */
+function unavailableResult(e: unknown): UnaryResult {
+  const headers = trailersOnly(Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`) as IncomingHttpHeaders;
+  return { headers, body: Buffer.alloc(0), trailers: undefined, status: Status.UNAVAILABLE };
+}
+
 function unavailable(stream: ServerHttp2Stream, e: unknown): number {
   failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
   return Status.UNAVAILABLE;
@@ -139,9 +145,11 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   // Not a reference the shim rewrites (unparseable): the runtime answers for it.
   if (!decision.ref) return done(call, await call.send(env, 'PullImage'));
   const callerRegistry = hasAuth(call.message) ? callerCredentialsDomain(call.message, decision.ref.domain) : undefined;
+  // A reset answer is a failed attempt like any other: a runtime error too large to send (over
+  // the 64 KiB header limit) must not end the fallback to the next registry.
   const attemptPull = (source: PullSource) => {
-    if (source === ORIGINAL) return call.send(env, 'PullImage');
-    return call.send(env, 'PullImage', withPullAuth(withRequestImage(call.message, source.image), source.registry, callerRegistry));
+    const message = source === ORIGINAL ? undefined : withPullAuth(withRequestImage(call.message, source.image), source.registry, callerRegistry);
+    return call.send(env, 'PullImage', message).catch(unavailableResult);
   };
 
   let last: { source: PullSource; result: UnaryResult } | undefined;

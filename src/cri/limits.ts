@@ -8,19 +8,22 @@
 //   | client connections                     | 256     | new connections are closed at once          |
 //   | streams per connection (HTTP/2 setting)| 1000    | the client queues (gRPC) or gets REFUSED    |
 //   | calls in flight, all connections       | 2048    | RESOURCE_EXHAUSTED at once                  |
-//   | request bytes held by intercepted calls| 48 MiB  | RESOURCE_EXHAUSTED (ImageStatus: no rewrite)|
+//   | request bytes held by intercepted calls| 32 MiB  | RESOURCE_EXHAUSTED (ImageStatus: no rewrite)|
 //   | an image reference                     | 4096 B  | INVALID_ARGUMENT before the rest is read    |
 //   | reading an intercepted request         | 30 s or the caller's deadline | DEADLINE_EXCEEDED |
-//   | a connection with no call in flight    | 5 min   | closed with GOAWAY (clients redial)         |
+//   | a connection with no call in flight    | `idleTimeout` (1m) | closed with GOAWAY (clients redial) |
+//
+// The idle timeout also ends connections nghttp2 has given up on (after a flood of stream
+// resets it stops reading, so a client's later disconnect is never seen and the socket stays).
 
 export const MAX_CONNECTIONS = 256;
 export const MAX_STREAMS_PER_CONNECTION = 1000;
 export const MAX_ACTIVE_CALLS = 2048;
-export const MAX_HELD_REQUEST_BYTES = 48 * 1024 * 1024;
+/** Two requests of CRI's largest message size at once, or tens of thousands of real ones. */
+export const MAX_HELD_REQUEST_BYTES = 32 * 1024 * 1024;
 /** Docker's own limits (255-byte name, 128-byte tag, a digest) come to well under 1 KiB. */
 export const MAX_REFERENCE_BYTES = 4096;
 export const REQUEST_READ_MS = 30_000;
-export const IDLE_CONNECTION_MS = 5 * 60_000;
 
 /** A count of bytes shared by many holders, refused past its limit. */
 export class ByteBudget {

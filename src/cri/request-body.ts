@@ -8,11 +8,29 @@ import { MAX_REFERENCE_BYTES, REQUEST_READ_MS, type ByteBudget } from './limits.
 import { failCall } from './relay.js';
 import { declaredImageLength } from './wire.js';
 
-/** Held bytes are given back when the call's stream closes. */
-function holdUntilClose(stream: ServerHttp2Stream, budget: ByteBudget, n: number): boolean {
-  if (!budget.take(n)) return false;
-  stream.once('close', () => budget.give(n));
-  return true;
+/**
+ * The bytes a call holds against the shared budget: reserved whole when the message's length
+ * prefix arrives (so concurrent large requests cannot starve each other chunk by chunk, all
+ * failing half-read), more only if the caller sends past it; all given back when the call's
+ * stream closes.
+ */
+class Holding {
+  private held = 0;
+
+  constructor(
+    stream: ServerHttp2Stream,
+    private readonly budget: ByteBudget,
+  ) {
+    stream.once('close', () => budget.give(this.held));
+  }
+
+  /** Holds at least `bytes` in all; false when the budget has no room for them. */
+  cover(bytes: number): boolean {
+    if (bytes <= this.held) return true;
+    if (!this.budget.take(bytes - this.held)) return false;
+    this.held = bytes;
+    return true;
+  }
 }
 
 /**
@@ -40,10 +58,8 @@ export function readRequest(stream: ServerHttp2Stream, budget: ByteBudget, deadl
     const timer = setTimeout(() => refuse(Status.DEADLINE_EXCEEDED, `request message not received within ${waitMs}ms`), waitMs);
     let declared: number | undefined;
     let nameChecked = false;
+    const holding = new Holding(stream, budget);
     stream.on('data', (chunk: Buffer) => {
-      if (!holdUntilClose(stream, budget, chunk.length)) {
-        return refuse(Status.RESOURCE_EXHAUSTED, `image-cri-shim is holding ${budget.limit >> 20} MiB of requests already; try again`);
-      }
       chunks.push(chunk);
       size += chunk.length;
       const head = () => (chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
@@ -57,6 +73,9 @@ export function readRequest(stream: ServerHttp2Stream, budget: ByteBudget, deadl
         if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) {
           return refuse(Status.INVALID_ARGUMENT, `image reference of ${nameLength} bytes; the limit is ${MAX_REFERENCE_BYTES} (no registry accepts names that long)`);
         }
+      }
+      if (!holding.cover(Math.max(size, declared === undefined ? 0 : declared + 5))) {
+        return refuse(Status.RESOURCE_EXHAUSTED, `image-cri-shim is holding ${budget.limit >> 20} MiB of requests already; try again`);
       }
       if (size > MAX_FRAMED_BYTES) return refuse(Status.RESOURCE_EXHAUSTED, tooBig(size - 5));
       if (declared !== undefined && size === declared + 5) settle(head());
@@ -80,22 +99,24 @@ export function keepRequest(stream: ServerHttp2Stream, budget: ByteBudget): () =
   let size = 0;
   let dropped = false;
   let nameChecked = false;
+  let declared: number | undefined;
+  const holding = new Holding(stream, budget);
+  const drop = () => {
+    dropped = true;
+    chunks.length = 0;
+  };
   stream.on('data', (chunk: Buffer) => {
     if (dropped) return;
     size += chunk.length;
-    if (size > MAX_FRAMED_BYTES || !holdUntilClose(stream, budget, chunk.length)) {
-      dropped = true;
-      chunks.length = 0;
-      return;
-    }
     chunks.push(chunk);
+    // The start of the message is looked at once; later chunks only add to the count.
+    const head = () => (chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
+    if (declared === undefined && size >= 5) declared = declaredLength(head());
+    if (size > MAX_FRAMED_BYTES || !holding.cover(Math.max(size, declared === undefined ? 0 : declared + 5))) return drop();
     if (!nameChecked) {
-      const nameLength = declaredImageLength(Buffer.concat(chunks, size));
+      const nameLength = declaredImageLength(head());
       nameChecked = nameLength !== undefined || size > 64;
-      if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) {
-        dropped = true;
-        chunks.length = 0;
-      }
+      if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) drop();
     }
   });
   return () => (dropped ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));

@@ -1,7 +1,6 @@
 // The shim's unix socket: an HTTP/2 (gRPC) server whose every call is relayed to the runtime,
 // except the three ImageService methods that rewrite image references.
 
-import { chown, stat } from 'node:fs/promises';
 import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,11 +9,11 @@ import { handOff } from '../h2/handoff.js';
 import { log } from '../log.js';
 import { parseGrpcTimeout, Status } from './grpc.js';
 import { handleImageCall, handleImageStatus, type ImageCallEnv, type ImageMethod } from './images.js';
-import { ByteBudget, IDLE_CONNECTION_MS, MAX_ACTIVE_CALLS, MAX_CONNECTIONS, MAX_HELD_REQUEST_BYTES, MAX_STREAMS_PER_CONNECTION } from './limits.js';
+import { ByteBudget, MAX_ACTIVE_CALLS, MAX_CONNECTIONS, MAX_HELD_REQUEST_BYTES, MAX_STREAMS_PER_CONNECTION } from './limits.js';
 import { failCall, relay, requestHeaders } from './relay.js';
 import { readRequest } from './request-body.js';
 import { listenOnSocketFile, removeOwnSocket, type SocketFile } from './socket-file.js';
-import { MAX_HEADER_BLOCK_BYTES, MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
+import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
 
 const INTERCEPTED = /^\/(runtime\.v1(?:alpha2)?\.ImageService)\/(PullImage|ImageStatus|RemoveImage)$/;
 
@@ -37,7 +36,7 @@ export interface CriServerOptions extends ImageCallEnv {
 const SETTINGS_TIMEOUT_MS = 10_000;
 
 /** What clients may send the shim: the runtime session's settings, with a bound on streams. */
-const SERVER_SETTINGS: http2.Settings = { ...SESSION_SETTINGS, maxHeaderListSize: 64 * 1024, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION };
+const SERVER_SETTINGS: http2.Settings = { ...SESSION_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION };
 
 export class CriServer {
   /** Never listens itself: the socket server hands it each connection (see h2/handoff). */
@@ -51,12 +50,7 @@ export class CriServer {
   private active = 0;
 
   constructor(private readonly options: CriServerOptions) {
-    this.server = http2.createServer({
-      settings: SERVER_SETTINGS,
-      maxSessionMemory: MAX_SESSION_MEMORY_MB,
-      // The runtime's errors reach the caller whole, however much of the registry's answer they quote.
-      maxSendHeaderBlockLength: MAX_HEADER_BLOCK_BYTES,
-    });
+    this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
     this.server.on('session', (session) => {
       this.sessions.set(session, { calls: 0, idle: undefined });
       this.armIdle(session);
@@ -81,7 +75,7 @@ export class CriServer {
         // Twice what the server accepts: a list just over it gets the server's own answer.
         maxHeaderListSize: 2 * SERVER_SETTINGS.maxHeaderListSize!,
         settingsTimeoutMs: SETTINGS_TIMEOUT_MS,
-        idleTimeoutMs: IDLE_CONNECTION_MS,
+        idleTimeoutMs: () => options.settings().idleTimeoutMs,
         onRefused: (reason) => this.refused(reason),
         onDirect: () => observe('direct'),
         onFiltered: (original) => {
@@ -99,23 +93,22 @@ export class CriServer {
     this.options.onConnection?.('refused');
   }
 
-  /** A connection with no call in flight for IDLE_CONNECTION_MS is closed (GOAWAY); clients redial. */
+  /** A connection with no call in flight for `idleTimeout` is closed (GOAWAY); clients redial. */
   private armIdle(session: ServerHttp2Session): void {
     const state = this.sessions.get(session);
     if (!state) return;
     clearTimeout(state.idle);
-    state.idle = state.calls === 0 ? setTimeout(() => session.close(), IDLE_CONNECTION_MS).unref() : undefined;
+    state.idle = state.calls === 0 ? setTimeout(() => this.closeIdle(session), this.options.settings().idleTimeoutMs).unref() : undefined;
+  }
+
+  private closeIdle(session: ServerHttp2Session): void {
+    session.close();
+    // A session nghttp2 has stopped reading never learns that its client left: end it outright.
+    setTimeout(() => (this.sessions.get(session)?.calls ?? 0) === 0 && session.destroy(), 1000).unref();
   }
 
   async listen(): Promise<void> {
-    const path = this.options.socketPath;
-    this.socketFile = await listenOnSocketFile(this.listener, path);
-    try {
-      const owner = await stat(this.options.runtimeSocketPath);
-      await chown(path, owner.uid, owner.gid);
-    } catch (e) {
-      log.warn(`cannot copy owner of ${this.options.runtimeSocketPath} to ${path}: ${(e as Error).message}`);
-    }
+    this.socketFile = await listenOnSocketFile(this.listener, this.options.socketPath, this.options.runtimeSocketPath);
   }
 
   /** Stops taking calls, lets those in flight finish (at most `drainMs`), removes the socket it made. */

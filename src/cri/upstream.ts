@@ -8,15 +8,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
 
 /**
- * Largest header block taken from the runtime or sent to a caller: containerd's errors quote
- * the registry's answer, and a failed pull must still be read (its status decides the fallback).
+ * HTTP/2 settings of both the runtime session and the client server. The header list stays at
+ * 64 KiB: nghttp2 cannot decode a single header over 64 KiB (containerd's errors quote the
+ * registry's answer, and may be larger), and would end the whole runtime connection on one;
+ * told this limit, the runtime resets that one stream instead, which a pull treats as a failed
+ * attempt (the next registry is tried).
  */
-export const MAX_HEADER_BLOCK_BYTES = 4 * 1024 * 1024;
-
-/** Settings of the shim's session to the runtime (the client server takes them too, with its own bounds). */
 export const SESSION_SETTINGS: http2.Settings = {
   initialWindowSize: 4 * 1024 * 1024,
-  maxHeaderListSize: MAX_HEADER_BLOCK_BYTES,
+  maxHeaderListSize: 64 * 1024,
 };
 /** Node's default (10 MB) is too small for big ListImages answers in flight at once. */
 export const MAX_SESSION_MEMORY_MB = 256;

@@ -31,7 +31,7 @@ export interface HandoffOptions extends FilterLimits {
   /** How long a client may take to acknowledge the front's SETTINGS (RFC 9113 §6.5.3). */
   readonly settingsTimeoutMs: number;
   /** How long a connection may stay open without its first request (then it is closed). */
-  readonly idleTimeoutMs: number;
+  readonly idleTimeoutMs: () => number;
   /** A connection refused at the HTTP/2 layer, with the reason (called once per connection). */
   readonly onRefused: (reason: string) => void;
   /** A connection handed to node:http2 as it is. */
@@ -80,7 +80,7 @@ class ConnectionStart {
     this.socket.on('data', this.onData);
     this.socket.on('error', () => {});
     this.socket.once('close', () => this.clearTimers());
-    this.idleTimer = setTimeout(() => this.socket.destroy(), this.options.idleTimeoutMs);
+    this.idleTimer = setTimeout(() => this.socket.destroy(), this.options.idleTimeoutMs());
     this.idleTimer.unref();
   }
 

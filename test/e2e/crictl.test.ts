@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import protobuf from 'protobufjs/minimal.js';
 import { getBytes, getString } from '../../src/cri/wire.js';
 import { startContainerd, type TestContainerd } from '../support/containerd.js';
 import { crictl, crictlOk } from '../support/crictl.js';
-import { grpcRequest, header, RawH2Client } from '../support/h2-client.js';
+import { grpcRequest, header, imageRequest, RawH2Client } from '../support/h2-client.js';
 import { buildImage, pushImage } from '../support/image.js';
 import { freePort, tempDir } from '../support/procs.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -125,16 +124,6 @@ describe('crictl v1.26.1 through the shim', () => {
     assert.match(shim.output(), /client :authority "\/.*shim\.sock" is not a host name node:http2 accepts/);
   });
 });
-
-/** A framed gRPC request whose message is { ImageSpec image = 1 { string image = 1 } }. */
-function imageRequest(image: string): Buffer {
-  const spec = protobuf.Writer.create().uint32(0x0a).string(image).finish();
-  const message = protobuf.Writer.create().uint32(0x0a).bytes(spec).finish();
-  const out = Buffer.alloc(5 + message.length);
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, 5);
-  return out;
-}
 
 const EMPTY_MESSAGE = Buffer.alloc(5);
 

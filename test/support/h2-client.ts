@@ -4,6 +4,7 @@
 // CONTINUATION frames, table size updates), and sees every frame that comes back.
 
 import net from 'node:net';
+import protobuf from 'protobufjs/minimal.js';
 import { once } from 'node:events';
 import { CLIENT_PREFACE, Flag, FrameReader, FrameType, frameHeader, type Frame } from '../../src/h2/frames.js';
 import { HpackDecoder, type HeaderField } from '../../src/h2/hpack.js';
@@ -192,6 +193,16 @@ export class RawH2Client {
 /** The value of a header in a decoded block. */
 export function header(block: HeaderField[] | undefined, name: string): string | undefined {
   return block?.find((f) => f.name === name)?.value;
+}
+
+/** A framed gRPC request whose message is { ImageSpec image = 1 { string image = 1 } } (PullImage, ImageStatus, RemoveImage). */
+export function imageRequest(image: string): Buffer {
+  const spec = protobuf.Writer.create().uint32(0x0a).string(image).finish();
+  const message = protobuf.Writer.create().uint32(0x0a).bytes(spec).finish();
+  const out = Buffer.alloc(5 + message.length);
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
 }
 
 /** The request headers of a gRPC call. */

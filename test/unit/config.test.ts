@@ -164,8 +164,8 @@ cache:
   }
 
   it(`refuses more than ${DEFAULTS.maxRegistries} registries, naming the count and the limit`, () => {
-    const many = Array.from({ length: 100_000 }, (_, i) => `  - address: r${i}.io\n`).join('');
-    assert.throws(() => parse(`address: a.io\nregistries:\n${many}`), /registries: 100000 entries; the limit is 256/);
+    const many = Array.from({ length: 5_000 }, (_, i) => `  - address: r${i}.io\n`).join('');
+    assert.throws(() => parse(`address: a.io\nregistries:\n${many}`), /registries: 5000 entries; the limit is 256/);
     assert.equal(parse(`address: a.io\nregistries:\n${many.split('\n').slice(0, 256).join('\n')}\n`).config.registries.length, 257);
   });
 });
@@ -185,7 +185,7 @@ describe('readConfigText', () => {
     ['a FIFO', (path) => execFileSync('mkfifo', [path]), /not a regular file/],
     // Before: the heap filled until the process died.
     ['a symlink to /dev/zero', (path) => symlinkSync('/dev/zero', path), /not a regular file/],
-    ['a file of 50 MB', (path) => writeFileSync(path, `address: a.io\n#${'x'.repeat(50 * 1024 * 1024)}\n`), /larger than 1 MiB/],
+    ['a file of 50 MB', (path) => writeFileSync(path, `address: a.io\n#${'x'.repeat(50 * 1024 * 1024)}\n`), /larger than 256 KiB/],
     ['a missing file', () => {}, /cannot read: ENOENT/],
   ];
   for (const [what, make, message] of refused) {

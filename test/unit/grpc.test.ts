@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatGrpcTimeout, parseGrpcTimeout } from '../../src/cri/grpc.js';
+import { formatGrpcTimeout, grpcMessage, parseGrpcTimeout, Status, trailersOnly } from '../../src/cri/grpc.js';
 import { declaredImageLength } from '../../src/cri/wire.js';
 import protobuf from 'protobufjs/minimal.js';
 
@@ -23,6 +23,14 @@ describe('grpc-timeout', () => {
       if (ms < 1e15) assert.ok(parseGrpcTimeout(text)! >= ms, 'never shorter than asked');
     });
   }
+});
+
+describe('grpc-message', () => {
+  it('percent-encodes only what gRPC says to (before: encodeURIComponent, so grpc-js showed "%3B" for ";")', () => {
+    const h = trailersOnly(Status.RESOURCE_EXHAUSTED, 'held 32 MiB; try again: 100% full\né');
+    assert.equal(h['grpc-message'], 'held 32 MiB; try again: 100%25 full%0A%C3%A9');
+    assert.equal(grpcMessage(h as never), 'held 32 MiB; try again: 100% full\né');
+  });
 });
 
 describe('declaredImageLength', () => {

@@ -39,7 +39,7 @@ before(async () => {
       maxFrameSize: 16384,
       maxHeaderListSize: 2 * 65536,
       settingsTimeoutMs: 500,
-      idleTimeoutMs: 60_000,
+      idleTimeoutMs: () => 60_000,
       onRefused: (reason) => seen.refused.push(reason),
       onDirect: () => seen.direct++,
       onFiltered: (original) => {

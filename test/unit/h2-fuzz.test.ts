@@ -129,7 +129,7 @@ describe('live front fuzz', () => {
     });
     server.on('session', (s) => s.on('error', () => {}));
     const listener = net.createServer((socket) =>
-      handOff(socket, server, { ...LIMITS, settingsTimeoutMs: 300, idleTimeoutMs: 60_000, onRefused: () => {}, onDirect: () => {}, onFiltered: () => {} }),
+      handOff(socket, server, { ...LIMITS, settingsTimeoutMs: 300, idleTimeoutMs: () => 60_000, onRefused: () => {}, onDirect: () => {}, onFiltered: () => {} }),
     );
     await new Promise<void>((resolve) => listener.listen(path, resolve));
     const r = rng(0xbeef);

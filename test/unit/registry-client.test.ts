@@ -109,6 +109,32 @@ describe('RegistryClient.probe', () => {
     await client.close();
   });
 
+  // Before: bounded by count (4096) only; 4 MB tokens × 22 filled the heap.
+  it('bounds the token cache by bytes: old tokens are dropped once 4 MiB is held', async () => {
+    let issued = 0;
+    const srv = await serve((req, res, origin) => {
+      const url = new URL(req.url!, origin);
+      if (url.pathname === '/token') {
+        issued++;
+        res.writeHead(200).end(JSON.stringify({ token: `${url.searchParams.get('scope')}-${'t'.repeat(12 * 1024)}`, expires_in: 300 }));
+      } else if (req.headers.authorization?.startsWith('Bearer ')) {
+        res.writeHead(200, MANIFEST).end();
+      } else {
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${origin}/token",service="s"` }).end();
+      }
+    });
+    const client = new RegistryClient();
+    const reg = registry(srv.host, 'u:p');
+    // 400 tokens of 12 KiB (a Bearer header must stay under the registry's 16 KiB header limit).
+    for (let i = 0; i < 400; i++) assert.equal((await client.probe(reg, `repo${i}`, 'v1', 2000)).status, 'found');
+    assert.equal(issued, 400);
+    await client.probe(reg, 'repo399', 'v1', 2000);
+    assert.equal(issued, 400, 'a recent token is still cached');
+    await client.probe(reg, 'repo0', 'v1', 2000);
+    assert.equal(issued, 401, 'the oldest token was dropped (400 x 12 KiB is over 4 MiB)');
+    await client.close();
+  });
+
   const faults: [string, Handler, string, RegExp?][] = [
     ['a 500', (_q, s) => s.writeHead(500).end(), 'bad_response'],
     ['a malformed challenge', (_q, s) => s.writeHead(401, { 'www-authenticate': '"""' }).end(), 'bad_response'],

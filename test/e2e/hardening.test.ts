@@ -13,10 +13,10 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { frameHeader, FrameType } from '../../src/h2/frames.js';
 import { CriClient } from '../support/cri-client.js';
-import { createWorld, type World } from '../support/fixture.js';
+import { createClusterWorld, type ClusterWorld, type World } from '../support/fixture.js';
 import { FlakyRegistry } from '../support/flaky-registry.js';
 import { grpcRequest, header, imageRequest, RawH2Client } from '../support/h2-client.js';
-import { FakeKubeApi } from '../support/kube-api.js';
+import type { FakeKubeApi } from '../support/kube-api.js';
 import { startProc, waitFor } from '../support/procs.js';
 import { CLI, startShim, type TestShim } from '../support/shim.js';
 
@@ -30,17 +30,15 @@ let direct: CriClient;
 let n = 0;
 const running: { shim: TestShim; clients: CriClient[] }[] = [];
 
+let world: ClusterWorld | undefined;
+
 before(async () => {
-  w = await createWorld();
-  mkdirSync(join(w.dir, 'kube'));
-  api = await FakeKubeApi.start(join(w.dir, 'kube'));
-  direct = new CriClient(w.containerd.socket);
+  world = await createClusterWorld();
+  ({ w, api, direct } = world);
 });
 
 after(async () => {
-  direct?.close();
-  await api?.stop();
-  await w?.teardown();
+  await world?.teardown();
   process.stdout.write(`# hardening tally: inputs=${tally.inputs} crashes=${tally.crashes} hangs=${tally.hangs} leaks=${tally.leaks} data_lost=${tally.dataLost}\n`);
 });
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/load.js';
 import { CriClient } from '../support/cri-client.js';
-import { createWorld, type World } from '../support/fixture.js';
-import { FakeKubeApi } from '../support/kube-api.js';
+import { createClusterWorld, type ClusterWorld, type World } from '../support/fixture.js';
+import type { FakeKubeApi } from '../support/kube-api.js';
 import { startShim, type TestShim } from '../support/shim.js';
 
 let w: World;
@@ -18,17 +18,15 @@ let n = 0;
 const running: { shim: TestShim; cri: CriClient }[] = [];
 const CM = 'image-cri-shim';
 
+let world: ClusterWorld | undefined;
+
 before(async () => {
-  w = await createWorld();
-  mkdirSync(join(w.dir, 'kube'));
-  api = await FakeKubeApi.start(join(w.dir, 'kube'));
-  direct = new CriClient(w.containerd.socket);
+  world = await createClusterWorld();
+  ({ w, api, direct } = world);
 });
 
 after(async () => {
-  direct?.close();
-  await api?.stop();
-  await w?.teardown();
+  await world?.teardown();
 });
 
 beforeEach(async () => {

@@ -6,7 +6,9 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { startContainerd, type TestContainerd } from './containerd.js';
+import { CriClient } from './cri-client.js';
 import { buildImage, pushImage } from './image.js';
+import { FakeKubeApi } from './kube-api.js';
 import { freePort, tempDir } from './procs.js';
 import { startRegistry, startTokenIssuer, type TestRegistry, type TokenIssuer } from './registry.js';
 
@@ -120,4 +122,32 @@ export async function createWorld(): Promise<World> {
     tmp.remove();
     throw e;
   }
+}
+
+/** A world with the test API server beside it and a CRI client straight to its containerd. */
+export interface ClusterWorld {
+  readonly w: World;
+  readonly api: FakeKubeApi;
+  readonly direct: CriClient;
+  teardown(): Promise<void>;
+}
+
+export async function createClusterWorld(): Promise<ClusterWorld> {
+  const w = await createWorld();
+  mkdirSync(join(w.dir, 'kube'));
+  const api = await FakeKubeApi.start(join(w.dir, 'kube')).catch(async (e: unknown) => {
+    await w.teardown();
+    throw e;
+  });
+  const direct = new CriClient(w.containerd.socket);
+  return {
+    w,
+    api,
+    direct,
+    async teardown() {
+      direct.close();
+      await api.stop();
+      await w.teardown();
+    },
+  };
 }

@@ -6,11 +6,20 @@ import { logConfigSummary } from './config/load.js';
 import { detectRuntimeSocket } from './cri/runtime-socket.js';
 import { CriServer } from './cri/server.js';
 import { RuntimeConnection } from './cri/upstream.js';
+import type { ShimConfig } from './config/types.js';
 import { LiveConfig } from './live-config.js';
+import { applyRuntimeTrust } from './registry/runtime-trust.js';
 import { log, setDebug } from './log.js';
 import { RegistryClient } from './registry/client.js';
 import { formatCacheStats, RewriteEngine, winnerOf } from './rewrite/engine.js';
 import { Metrics, serveMetrics } from './metrics.js';
+
+/** The config with each registry as the runtime sees it (scheme, TLS trust); warnings logged. */
+export async function withTrust(config: ShimConfig): Promise<ShimConfig> {
+  const { registries, warnings } = await applyRuntimeTrust(config.registries, config);
+  warnings.forEach((w) => log.warn(w));
+  return { ...config, registries };
+}
 
 /** How long in-flight calls may take to finish after SIGTERM. */
 const DRAIN_MS = 10_000;
@@ -33,12 +42,14 @@ export async function startShim(configPath: string): Promise<Shim> {
     statsTimer.unref();
   };
   let metrics: Metrics | undefined;
+  // Reloads are applied in order, each with the runtime's trust settings read anew.
+  let applying: Promise<void> = Promise.resolve();
   const live = new LiveConfig({
     path: configPath,
     onApply: (next) => {
       setDebug(next.debug);
       logConfigSummary(next);
-      engine?.configure(next);
+      applying = applying.then(async () => engine?.configure(await withTrust(next)));
       scheduleStats();
       metrics?.reload(true);
     },
@@ -65,7 +76,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     );
   }
   const client = new RegistryClient({ onProbe: metrics && ((registry, outcome) => metrics!.probe(registry, outcome)) });
-  engine = new RewriteEngine(client, config, metrics && ((d) => metrics!.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)));
+  engine = new RewriteEngine(client, await withTrust(config), metrics && ((d) => metrics!.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)));
   const server = new CriServer({
     socketPath: config.shimSocket,
     runtimeSocketPath: runtimeSocket,

@@ -4,7 +4,7 @@
 // The flags of the Go image-cri-shim, plus --dry-run and resolve.
 
 import { parseArgs } from 'node:util';
-import { startShim } from './app.js';
+import { startShim, withTrust } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import { DEFAULTS } from './config/types.js';
 import { log } from './log.js';
@@ -21,8 +21,14 @@ const USAGE = `usage:
   -f, --file PATH   config file (default ${DEFAULTS.configFile})
 `;
 
+/** `-f=PATH` (cobra's form, which the Go shim's unit files may use) as `--file PATH`. */
+function goFlags(argv: string[]): string[] {
+  return argv.flatMap((a) => (a.startsWith('-f=') ? ['--file', a.slice(3)] : [a]));
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
+    args: goFlags(process.argv.slice(2)),
     options: {
       file: { type: 'string', short: 'f', default: DEFAULTS.configFile },
       version: { type: 'boolean', short: 'v' },
@@ -34,7 +40,7 @@ async function main(): Promise<number> {
   });
   const file = values.file!;
   if (values.version) {
-    process.stdout.write(`image-cri-shim ${VERSION}\n`);
+    process.stdout.write(`image-cri-shim version ${VERSION}\n`);
     return 0;
   }
   if (values.help) {
@@ -51,8 +57,9 @@ async function main(): Promise<number> {
   if (positionals[0] === 'resolve') {
     if (positionals.length !== 2) throw new Error(`resolve takes one image\n${USAGE}`);
     return untilVerdict(async () => {
-      const { config } = await loadConfigFile(file);
-      const { text, rewritten } = await resolveReport(config, positionals[1]!);
+      const { config, warnings } = await loadConfigFile(file);
+      warnings.forEach((w) => log.warn(w));
+      const { text, rewritten } = await resolveReport(await withTrust(config), positionals[1]!);
       process.stdout.write(text);
       return rewritten ? 0 : 1;
     });

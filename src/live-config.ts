@@ -6,7 +6,9 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CONFIGMAP_SOURCE } from './config/configmap.js';
-import { loadConfigFile, parseConfigText, parseYaml, readConfigText } from './config/load.js';
+import { loadConfigFile, parseConfigText, readConfigText } from './config/load.js';
+import type { Validated } from './config/validate.js';
+import { parseYaml } from './config/yaml.js';
 import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
 import { discoverCluster } from './kube/cluster.js';
@@ -119,7 +121,7 @@ export class LiveConfig {
     }
     if (text === this.text) return;
     this.text = text;
-    let next: ReturnType<typeof parseConfigText>;
+    let next: Validated;
     try {
       next = parseConfigText(text, this.options.path, this.env);
     } catch (e) {
@@ -127,6 +129,11 @@ export class LiveConfig {
       this.options.onReloadFailure?.();
       return;
     }
+    this.apply(next);
+  }
+
+  /** Puts a validated configuration in force. */
+  private apply(next: Validated): void {
     next.warnings.forEach((w) => log.warn(w));
     const previous = this.config;
     this.config = next.config;
@@ -138,13 +145,15 @@ export class LiveConfig {
     if (next.config.reloadIntervalMs !== previous.reloadIntervalMs) this.schedule();
   }
 
-  private async applyConfigMap(data: string | undefined): Promise<void> {
+  /** Merges the ConfigMap into the file; a file it rewrote is returned validated, not read again. */
+  private async applyConfigMap(data: string | undefined): Promise<(Validated & { text: string }) | undefined> {
     if (data === undefined) {
       log.debug(`${CONFIGMAP_SOURCE} not found; skip syncing`);
-      return;
+      return undefined;
     }
     const result = await syncConfigMapIntoFile(this.options.path, data, this.env);
-    if (result === 'invalid') this.options.onReloadFailure?.();
+    if (result.outcome === 'invalid') this.options.onReloadFailure?.();
+    return result.written;
   }
 
   private async connectConfigMap(): Promise<void> {
@@ -164,8 +173,10 @@ export class LiveConfig {
       // A change seen by the watch is merged and applied at once, not at the next interval.
       onChange: (data) =>
         this.serialise(async () => {
-          await this.applyConfigMap(data);
-          await this.reloadNow();
+          const written = await this.applyConfigMap(data);
+          if (!written) return this.reloadNow();
+          this.text = written.text;
+          this.apply(written);
         }),
     });
     try {
@@ -181,7 +192,7 @@ export class LiveConfig {
 /** The `debug: true` switch of a config text, whatever else is wrong with it. */
 function debugSwitch(text: string): boolean {
   try {
-    const doc = parseYaml(text, 'peek') as { debug?: unknown } | null;
+    const doc = parseYaml(text, 'peek').value as { debug?: unknown } | null;
     return doc?.debug === true;
   } catch {
     return false;

@@ -2,31 +2,16 @@
 
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { log } from '../log.js';
 import { displayDomain, type Registry } from '../registry/registry.js';
 import type { ShimConfig } from './types.js';
 import { validateConfig, type Validated } from './validate.js';
-
-/** Parses YAML text; syntax errors become a ConfigError with the line. */
-export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-  const err = doc.errors[0];
-  if (err) {
-    const line = err.linePos?.[0]?.line;
-    throw new ConfigError(source, '', `invalid YAML${line ? ` at line ${line}` : ''}: ${err.message.split('\n')[0]}`);
-  }
-  try {
-    // toJS resolves aliases: an unknown anchor or an alias bomb fails here, not in the parser.
-    return doc.toJS({ maxAliasCount: 100 });
-  } catch (e) {
-    throw new ConfigError(source, '', `invalid YAML: ${(e as Error).message}`);
-  }
-}
+import { parseYaml } from './yaml.js';
 
 export function parseConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Validated {
-  return validateConfig(parseYaml(text, source), source, env);
+  const { value, warnings } = parseYaml(text, source);
+  return validateConfig(value, source, env, warnings);
 }
 
 /**

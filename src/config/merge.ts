@@ -12,7 +12,7 @@
 // only keys whose value really changes are touched.
 
 import { isDeepStrictEqual } from 'node:util';
-import { parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ConfigMapFields, ConfigMapRegistry } from './configmap.js';
 
@@ -36,8 +36,9 @@ export function mergeConfigMap(localText: string, fields: ConfigMapFields, sourc
   const doc: Document = parseDocument(localText);
   if (doc.errors.length) throw new ConfigError(source, '', `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
   let changed = false;
-  const set = (path: string[], value: unknown) => {
+  const set = (keys: string[], value: unknown) => {
     if (value === undefined) return;
+    const path = existingKeys(doc, keys);
     const current: unknown = doc.getIn(path, false);
     const currentJs = current && typeof current === 'object' && 'toJSON' in current ? (current as { toJSON(): unknown }).toJSON() : current;
     if (isDeepStrictEqual(currentJs, value)) return;
@@ -56,4 +57,18 @@ export function mergeConfigMap(localText: string, fields: ConfigMapFields, sourc
   for (const [key, value] of Object.entries(fields.cache ?? {})) set(['cache', key], value);
 
   return changed ? { text: doc.toString(), changed } : { text: localText, changed };
+}
+
+/**
+ * The keys as the file writes them: the shim reads keys regardless of case (as the Go shim
+ * does), so a value merged into `address` replaces an `Address:` the operator wrote.
+ */
+function existingKeys(doc: Document, keys: string[]): string[] {
+  const out: string[] = [];
+  for (const key of keys) {
+    const node = out.length === 0 ? doc.contents : doc.getIn(out, true);
+    const written = isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : '')) : [];
+    out.push(written.includes(key) ? key : (written.find((k) => k.toLowerCase() === key.toLowerCase()) ?? key));
+  }
+  return out;
 }

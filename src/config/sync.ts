@@ -4,10 +4,15 @@ import { log } from '../log.js';
 import { redactAddress } from '../registry/registry.js';
 import { CONFIGMAP_SOURCE, parseConfigMapData, type ConfigMapFields } from './configmap.js';
 import { parseConfigText, readConfigText } from './load.js';
+import type { Validated } from './validate.js';
 import { mergeConfigMap } from './merge.js';
 import { writeFileAtomic } from './write.js';
 
-export type SyncResult = 'written' | 'unchanged' | 'invalid';
+export interface SyncResult {
+  readonly outcome: 'written' | 'unchanged' | 'invalid';
+  /** When written: the file's new text, already validated, for the reload to apply as it is. */
+  readonly written?: Validated & { readonly text: string };
+}
 
 function logFields(fields: ConfigMapFields, level: 'info' | 'debug'): void {
   if (fields.offlinePriority !== undefined) log[level](`configmap: synced offlinePriority=${fields.offlinePriority}`);
@@ -25,7 +30,7 @@ export async function syncConfigMapIntoFile(path: string, data: string, env: Nod
     parsed = parseConfigMapData(data);
   } catch (e) {
     log.warn(`${(e as Error).message}; nothing written`);
-    return 'invalid';
+    return { outcome: 'invalid' };
   }
   parsed.warnings.forEach((w) => log.warn(w));
   let local: string;
@@ -33,29 +38,31 @@ export async function syncConfigMapIntoFile(path: string, data: string, env: Nod
     local = await readConfigText(path, { missingAsEmpty: true });
   } catch (e) {
     log.warn(`${(e as Error).message}; not merging ${CONFIGMAP_SOURCE} into it`);
-    return 'invalid';
+    return { outcome: 'invalid' };
   }
   let merged: ReturnType<typeof mergeConfigMap>;
   try {
     merged = mergeConfigMap(local, parsed.fields, path);
   } catch (e) {
     log.warn(`${(e as Error).message}; not merging ${CONFIGMAP_SOURCE} into it`);
-    return 'invalid';
+    return { outcome: 'invalid' };
   }
   if (!merged.changed) {
     logFields(parsed.fields, 'debug');
     log.debug('syncing image-cri-shim config from ConfigMap completed');
-    return 'unchanged';
+    return { outcome: 'unchanged' };
   }
+  let validated: Validated;
   try {
-    parseConfigText(merged.text, `${path} (merged with ${CONFIGMAP_SOURCE})`, env);
+    // Named as the file it becomes: its warnings and the reload's messages name that file.
+    validated = parseConfigText(merged.text, path, env);
   } catch (e) {
-    log.warn(`${(e as Error).message}; nothing written`);
-    return 'invalid';
+    log.warn(`${(e as Error).message.replace(path, `${path} (merged with ${CONFIGMAP_SOURCE})`)}; nothing written`);
+    return { outcome: 'invalid' };
   }
   logFields(parsed.fields, 'info');
   await writeFileAtomic(path, merged.text);
   log.info(`synced image-cri-shim config from ConfigMap into ${path}`);
   log.info('syncing image-cri-shim config from ConfigMap completed');
-  return 'written';
+  return { outcome: 'written', written: { ...validated, text: merged.text } };
 }

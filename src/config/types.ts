@@ -26,8 +26,17 @@ export interface ShimConfig {
   readonly probeTimeoutMs: number;
   /** A client connection with no call in flight this long is closed (clients redial). */
   readonly idleTimeoutMs: number;
+  /** containerd's registry `config_path`: the runtime's hosts.toml files, trusted by the probe too. */
+  readonly hostsDir: string;
+  /** CRI-O's registries.conf, read for its insecure registries. */
+  readonly registriesConf: string;
   /** After the configured registries fail, pull the original reference (false = air-gapped strict). */
   readonly fallback: boolean;
+  /**
+   * For `name:tag@digest` that no registry has by digest: use a registry that has the tag, as the
+   * Go shim does (the content is then not verified against the digest). false = refuse.
+   */
+  readonly digestFallback: boolean;
   readonly cache: CacheConfig;
   /** host:port for /metrics, /healthz, /readyz; undefined = off. Read at start only. */
   readonly metricsAddress: string | undefined;
@@ -38,7 +47,9 @@ export interface ShimConfig {
 export const DEFAULTS = {
   shimSocket: '/var/run/image-cri-shim.sock',
   configFile: '/etc/image-cri-shim.yaml',
-  runtimeSockets: ['/var/run/dockershim.sock', '/run/containerd/containerd.sock', '/var/run/crio/crio.sock'],
+  /** Looked for in this order, as the Go shim does: cri-dockerd, containerd, CRI-O. */
+  runtimeSockets: ['/var/run/cri-dockerd.sock', '/run/containerd/containerd.sock', '/var/run/crio/crio.sock'],
+  containerdSocket: '/run/containerd/containerd.sock',
   offlinePriority: 1000,
   registryPriority: 500,
   maxPriority: 10000,
@@ -46,6 +57,8 @@ export const DEFAULTS = {
   reloadIntervalMs: 15_000,
   probeTimeoutMs: 5_000,
   idleTimeoutMs: 60_000,
+  hostsDir: '/etc/containerd/certs.d',
+  registriesConf: '/etc/containers/registries.conf',
   imageCacheSize: 1024,
   imageCacheTtlMs: 30 * 60_000,
   domainCacheTtlMs: 10 * 60_000,

@@ -9,8 +9,8 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { log } from '../log.js';
 import { isImageId, normaliseDomain } from '../registry/reference.js';
 import { parseRegistryAddress, registryLabel, type Registry } from '../registry/registry.js';
-import { alternatives, winnerOf, type Decision, type RewriteEngine } from '../rewrite/engine.js';
-import type { Candidate } from '../rewrite/candidates.js';
+import { winnerOf, type RewriteEngine } from '../rewrite/engine.js';
+import { ORIGINAL, pullPlan, type PullSource } from '../rewrite/pull-plan.js';
 import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, trailersOnly, unframe } from './grpc.js';
 import type { ByteBudget } from './limits.js';
 import { callerGone, callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
@@ -29,7 +29,8 @@ export interface ImageCallEnv {
 
 /** One intercepted call: its request, deadline and cancellation. */
 class ImageCall {
-  private readonly deadline: number;
+  /** Undefined: no deadline (a pull the caller gave none). */
+  private readonly deadline: number | undefined;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -38,11 +39,12 @@ class ImageCall {
     /** The request body as received (framed), sent on unchanged where nothing is edited. */
     readonly body: Buffer,
     readonly message: Buffer,
-    defaultTimeoutMs: number,
+    /** For calls that carry no deadline of their own; undefined: none. */
+    defaultTimeoutMs: number | undefined,
     receivedAt = Date.now(),
   ) {
-    const given = parseGrpcTimeout(headers['grpc-timeout']);
-    this.deadline = receivedAt + (given ?? defaultTimeoutMs);
+    const timeout = parseGrpcTimeout(headers['grpc-timeout']) ?? defaultTimeoutMs;
+    this.deadline = timeout === undefined ? undefined : receivedAt + timeout;
   }
 
   /** The caller left before its answer (checked only while the answer is still to come). */
@@ -54,7 +56,7 @@ class ImageCall {
   upstreamHeaders(method: string): OutgoingHttpHeaders {
     const out = requestHeaders(this.headers, 0);
     out[':path'] = `/${this.service}/${method}`;
-    out['grpc-timeout'] = formatGrpcTimeout(this.deadline - Date.now());
+    if (this.deadline !== undefined) out['grpc-timeout'] = formatGrpcTimeout(this.deadline - Date.now());
     return out;
   }
 
@@ -85,7 +87,8 @@ function rewritableImage(body: Buffer): { message: Buffer; image: string | undef
 export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, method: 'PullImage' | 'RemoveImage', body: Buffer): Promise<number> {
   const settings = env.settings();
   const { message, image } = rewritableImage(body);
-  const call = new ImageCall(stream, headers, service, body, message, settings.timeoutMs);
+  // kubelet sends pulls without a deadline, and a large image takes as long as it takes: `timeout` is not for them.
+  const call = new ImageCall(stream, headers, service, body, message, method === 'PullImage' ? undefined : settings.timeoutMs);
   try {
     if (image === undefined) return done(call, await call.send(env, method));
     if (method === 'PullImage') return await pull(env, call, image, settings.fallback);
@@ -153,7 +156,7 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   };
 
   let last: { source: PullSource; result: UnaryResult } | undefined;
-  for await (const source of pullSources(decision, fallback)) {
+  for await (const source of pullPlan(decision, fallback)) {
     if (last) {
       if (call.cancelled || !retryable(last.result.status)) break;
       log.warn(
@@ -187,24 +190,6 @@ function withPullAuth(message: Buffer, registry: Registry, callerRegistry: strin
   if (callerRegistry !== undefined && normaliseDomain(registry.domain) === normaliseDomain(callerRegistry)) return message;
   const creds = registry.credentials;
   return creds ? withAuth(message, creds.username, creds.password) : withoutField(message, FIELD.pullAuth);
-}
-
-/** The original reference, unchanged, as a place to pull from. */
-const ORIGINAL = Symbol('original');
-type PullSource = Candidate | typeof ORIGINAL;
-
-/**
- * Where a pull goes, in order: the winner; when it fails, the other registries that have the
- * image; then, with fallback, the original; then the registries that did not answer the probe
- * in time (a busy registry may well have the image: the runtime's own pull gets to try). In
- * strict mode those are the only places left, so a slow registry delays a pull rather than
- * failing it. Lazy: the probes below the winner are waited for only if the winner fails.
- */
-async function* pullSources(decision: Decision, fallback: boolean): AsyncGenerator<PullSource> {
-  const winner = winnerOf(decision);
-  if (winner) yield winner;
-  const { found, timedOut } = await alternatives(decision);
-  yield* fallback ? [...found, ORIGINAL, ...timedOut] : [...found, ...timedOut];
 }
 
 /** Errors that say the caller is gone or out of time are final; others may succeed elsewhere. */

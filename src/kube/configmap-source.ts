@@ -28,6 +28,12 @@ const MIN_HEALTHY_WATCH_MS = 1000;
 
 class Gone extends Error {}
 
+/** The HTTP status of a failed API call (client-node's ApiException, or a watch error). */
+function httpStatus(e: unknown): number | undefined {
+  const err = e as { code?: unknown; statusCode?: unknown };
+  return typeof err.code === 'number' ? err.code : typeof err.statusCode === 'number' ? err.statusCode : undefined;
+}
+
 export class ConfigMapSource {
   /** API requests made (LIST + WATCH), for the steady-state figure. */
   requests = 0;
@@ -39,6 +45,11 @@ export class ConfigMapSource {
   private abort: AbortController | undefined;
   private wake: (() => void) | undefined;
   private watching = false;
+  /**
+   * The credentials may get the ConfigMap but not list or watch it (the Go shim's permissions):
+   * it is then read with a GET every poll interval.
+   */
+  private getOnly = false;
 
   constructor(
     kc: KubeConfig,
@@ -53,20 +64,48 @@ export class ConfigMapSource {
     return this.watching;
   }
 
-  /** One LIST: the current content (undefined when missing). Throws when the API cannot be asked. */
+  /**
+   * The current content (undefined when missing): one LIST, or one GET when listing is not
+   * allowed. Throws when the API cannot be asked.
+   */
   async current(): Promise<string | undefined> {
+    if (this.getOnly) return this.get();
+    let result;
+    try {
+      result = await this.bounded(this.api.listNamespacedConfigMap({ namespace: this.options.namespace, fieldSelector: `metadata.name=${this.options.name}` }));
+    } catch (e) {
+      if (httpStatus(e) !== 403) throw e;
+      const data = await this.get();
+      this.getOnly = true;
+      log.warn(
+        `configmap: the cluster credentials may get ${this.options.namespace}/${this.options.name} but not list or watch it; reading it with a GET every reloadInterval instead (grant list and watch, as deploy/rbac.yaml does, for changes within a second)`,
+      );
+      return data;
+    }
+    this.resourceVersion = result.metadata?.resourceVersion;
+    return this.dataOf(result.items.find((cm) => cm.metadata?.name === this.options.name));
+  }
+
+  private async get(): Promise<string | undefined> {
+    try {
+      return this.dataOf(await this.bounded(this.api.readNamespacedConfigMap({ namespace: this.options.namespace, name: this.options.name })));
+    } catch (e) {
+      if (httpStatus(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** One API request, counted, bounded by listTimeoutMs. */
+  private async bounded<T>(request: Promise<T>): Promise<T> {
     this.requests++;
-    const list = this.api.listNamespacedConfigMap({ namespace: this.options.namespace, fieldSelector: `metadata.name=${this.options.name}` });
     const timeout = this.options.listTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
-    const result = await Promise.race([
-      list,
+    return Promise.race([
+      request,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer from the API server within ${timeout}ms`)), timeout);
       }),
     ]).finally(() => clearTimeout(timer));
-    this.resourceVersion = result.metadata?.resourceVersion;
-    return this.dataOf(result.items.find((cm) => cm.metadata?.name === this.options.name));
   }
 
   /** Records content already applied (at start-up), so it is not delivered twice. */
@@ -79,6 +118,11 @@ export class ConfigMapSource {
     let failures = 0;
     while (!this.stopped) {
       try {
+        if (this.getOnly) {
+          await this.deliver(await this.current());
+          await this.pause(this.options.pollIntervalMs());
+          continue;
+        }
         if (this.resourceVersion === undefined) await this.deliver(await this.current());
         const started = Date.now();
         const events = await this.watchOnce(this.resourceVersion!);

@@ -9,7 +9,9 @@ import { runtimeVersion } from '../cri/runtime-info.js';
 import { RuntimeConnection } from '../cri/upstream.js';
 import { discoverCluster } from '../kube/cluster.js';
 import { ConfigMapSource } from '../kube/configmap-source.js';
+import { join } from 'node:path';
 import { RegistryClient } from '../registry/client.js';
+import { applyRuntimeTrust } from '../registry/runtime-trust.js';
 import { orderRegistries } from '../rewrite/candidates.js';
 import { table } from './table.js';
 
@@ -27,7 +29,9 @@ export async function dryRun(configPath: string, env: NodeJS.ProcessEnv = proces
     rows.push([`config ${configPath}`, 'FAIL', (e as Error).message]);
     return report(rows);
   }
-  const config = loaded.config;
+  const trusted = await applyRuntimeTrust(loaded.config.registries, loaded.config);
+  if (trusted.warnings.length) rows.push(['runtime registry settings', 'ok', trusted.warnings.join('; ')]);
+  const config = { ...loaded.config, registries: trusted.registries };
 
   const runtimeCheck = async (): Promise<Row> => {
     let socket: string;
@@ -53,9 +57,11 @@ export async function dryRun(configPath: string, env: NodeJS.ProcessEnv = proces
     const name = `registry ${r.address} (priority ${r.priority}${r.offline ? ', offline' : ''})`;
     const o = await client.check(r, CHECK_TIMEOUT_MS);
     const ms = `${Math.round(o.ms)} ms`;
-    if (o.status === 'found') return [name, 'ok', `${ms}, ${r.credentials ? 'credentials accepted' : 'anonymous access'}${r.apiOrigin.startsWith('https') ? ', TLS verified' : ''}${r.tls.insecureSkipVerify ? ' (skipped)' : ''}`];
-    if (o.status === 'unauthorized') return [name, 'FAIL', `${ms}, ${r.credentials ? 'credentials rejected' : 'credentials required'} (${o.detail})`];
-    return [name, 'FAIL', `${o.status.replace('_', ' ')}: ${o.detail}`];
+    const trust = `${r.apiOrigin}, trust from ${r.trust}`;
+    if (o.status === 'found') return [name, 'ok', `${ms}, ${r.credentials ? 'credentials accepted' : 'anonymous access'}${r.apiOrigin.startsWith('https') ? (r.tls.insecureSkipVerify ? ', TLS not verified' : ', TLS verified') : ''}; ${trust}`];
+    if (o.status === 'unauthorized') return [name, 'FAIL', `${ms}, ${r.credentials ? 'credentials rejected' : 'credentials required'} (${o.detail}); ${trust}`];
+    const tlsHint = /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust === 'the system CAs' ? `; the runtime has no settings for it either: add ${join(config.hostsDir, r.domain, 'hosts.toml')} with its ca (containerd), or caFile in the shim config` : '';
+    return [name, 'FAIL', `${o.status.replace('_', ' ')}: ${o.detail}; ${trust}${tlsHint}`];
   });
 
   const kubeChecks = async (): Promise<Row[]> => {

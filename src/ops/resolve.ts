@@ -5,7 +5,8 @@ import type { ShimConfig } from '../config/types.js';
 import { RegistryClient, type ProbeOutcome } from '../registry/client.js';
 import { referenceString } from '../registry/reference.js';
 import { registryLabel } from '../registry/registry.js';
-import { alternatives, RewriteEngine, winnerOf } from '../rewrite/engine.js';
+import { RewriteEngine, winnerOf } from '../rewrite/engine.js';
+import { pullPlanImages } from '../rewrite/pull-plan.js';
 import { table } from './table.js';
 
 function describeOutcome(o: ProbeOutcome): string {
@@ -40,14 +41,10 @@ export async function resolveReport(config: ShimConfig, image: string): Promise<
       if (decision.transient) text += 'note:        a higher-priority registry could not be asked; this decision is cached for at most 30s\n';
     } else {
       text += `result:      ${image} (unchanged)\n`;
-      text += `why:         ${decision.reason}; ${config.fallback ? 'the runtime pulls the original reference' : 'fallback is off'}\n`;
-      const { timedOut } = await alternatives(decision);
-      if (timedOut.length) {
-        text += `then:        ${config.fallback ? 'if that fails, ' : ''}a pull is tried from the registries that did not answer in time: ${timedOut.map((c) => c.image).join(', ')}\n`;
-      } else if (!config.fallback) {
-        text += 'then:        a pull is refused (NOT_FOUND)\n';
-      }
+      text += `why:         ${decision.reason}${config.fallback ? '' : '; fallback is off'}\n`;
     }
+    const plan = await pullPlanImages(decision, config.fallback);
+    text += `a pull goes: ${plan.length ? plan.join(', then ') : 'nowhere: refused (NOT_FOUND)'}\n`;
     return { text, rewritten: !!winner };
   } finally {
     await client.close();

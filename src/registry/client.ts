@@ -294,10 +294,10 @@ export class RegistryClient {
   }
 
   private agentFor(registry: Registry): Agent {
-    const key = `${registry.tls.insecureSkipVerify}|${registry.tls.caFile ?? ''}`;
+    const key = `${registry.tls.insecureSkipVerify}|${registry.tls.caFiles.join('|')}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      const ca = registry.tls.caFile ? readFileSync(registry.tls.caFile) : undefined;
+      const ca = registry.tls.caFiles.length ? registry.tls.caFiles.map((f) => readFileSync(f)) : undefined;
       agent = new Agent({
         connections: this.connections,
         keepAliveTimeout: 30_000,

@@ -11,8 +11,8 @@ export interface Credentials {
 export interface TlsOptions {
   /** Skip certificate verification (opt-in per registry; verification is on by default). */
   readonly insecureSkipVerify: boolean;
-  /** PEM bundle of extra CAs to trust for this registry. */
-  readonly caFile: string | undefined;
+  /** PEM bundles of the CAs to trust for this registry (none: the system's). */
+  readonly caFiles: readonly string[];
 }
 
 export interface Registry {
@@ -31,10 +31,16 @@ export interface Registry {
   readonly offline: boolean;
   readonly credentials: Credentials | undefined;
   readonly tls: TlsOptions;
+  /** The address said http:// or https://; a bare host takes its scheme from the runtime's settings. */
+  readonly schemeGiven: boolean;
+  /** Where the scheme and TLS settings come from, for --dry-run (e.g. the runtime's hosts.toml). */
+  readonly trust: string;
 }
 
 export interface ParsedAddress {
   readonly scheme: 'http' | 'https';
+  /** The address gave its scheme (else HTTPS is assumed). */
+  readonly schemeGiven: boolean;
   readonly domain: string;
   readonly prefix: string;
 }
@@ -60,7 +66,7 @@ export function parseRegistryAddress(address: string): ParsedAddress | undefined
   const prefix = slash >= 0 ? rest.slice(slash + 1).replace(/^\/+/, '') : '';
   if (!/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?$/.test(host)) return undefined;
   if (prefix !== '' && !/^[a-z0-9._/-]+$/.test(prefix)) return undefined;
-  return { scheme, domain: normaliseDomain(host.toLowerCase()), prefix };
+  return { scheme, schemeGiven: sep >= 0, domain: normaliseDomain(host.toLowerCase()), prefix };
 }
 
 /** An address as it may be printed: userinfo ("user:password@") masked, whatever else it holds. */

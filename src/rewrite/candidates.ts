@@ -1,17 +1,18 @@
 // Which registries may serve an image, in the order they are tried.
 //
-//   | rule                          | order                                    |
-//   |-------------------------------|------------------------------------------|
-//   | priority                      | higher first (0–10000)                    |
-//   | equal priority                | the offline registry (`address`) first    |
-//   | still equal                   | domain, then prefix, alphabetically       |
-//   | still equal (same registry)   | config order                              |
+//   | rule                          | order                                                   |
+//   |-------------------------------|---------------------------------------------------------|
+//   | priority                      | higher first (0–10000)                                   |
+//   | equal priority                | the offline registry (`address`) first                   |
+//   | still equal                   | domain alphabetically, Docker Hub as "index.docker.io"   |
+//   |                               | (as the Go shim compares it), then prefix                |
+//   | still equal (same registry)   | config order                                             |
 //
 // The source domain is dropped: an offline registry serves images of every origin under
 // the same repository path, optionally below its own path prefix.
 
 import { formatReference, type ImageReference } from '../registry/reference.js';
-import type { Registry } from '../registry/registry.js';
+import { displayDomain, type Registry } from '../registry/registry.js';
 
 export interface Candidate {
   readonly registry: Registry;
@@ -24,7 +25,8 @@ export interface Candidate {
 export function compareRegistries(a: Registry, b: Registry): number {
   if (a.priority !== b.priority) return b.priority - a.priority;
   if (a.offline !== b.offline) return a.offline ? -1 : 1;
-  if (a.domain !== b.domain) return a.domain < b.domain ? -1 : 1;
+  const [da, db] = [displayDomain(a), displayDomain(b)];
+  if (da !== db) return da < db ? -1 : 1;
   if (a.prefix !== b.prefix) return a.prefix < b.prefix ? -1 : 1;
   return 0;
 }

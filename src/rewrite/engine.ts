@@ -71,6 +71,7 @@ export interface CacheStats {
 interface Snapshot {
   readonly ordered: readonly Registry[];
   readonly probeTimeoutMs: number;
+  readonly digestFallback: boolean;
   readonly ttlMs: number;
   readonly decisions: LRUCache<string, Decision> | undefined;
   /** Source domain → label of the registry that last served an image of that domain. */
@@ -116,43 +117,44 @@ export class RewriteEngine {
   decide(image: string, action: string): Promise<Decision> {
     const snap = this.snapshot;
     const parsed = parseReference(image);
-    if (!parsed.ok) return Promise.resolve(unparsed(image, parsed.reason));
+    if (!parsed.ok) {
+      log.warn(`rewrite skipped: unable to parse image reference ${image}: ${parsed.reason}`);
+      return Promise.resolve(unparsed(image, parsed.reason));
+    }
     const key = referenceString(parsed.ref);
     const cached = snap.decisions?.get(key);
     if (cached) {
       this.stats.imageHits++;
       if (cached.winner >= 0) logMatch(image, action, cached, 'debug');
+      logRewrite(action, image, cached, true);
       return Promise.resolve(cached);
     }
-    const running = snap.inflight.get(key);
-    if (running) return running;
-    this.stats.imageMisses++;
-    const pending = this.probeAll(snap, image, parsed.ref, action).finally(() => snap.inflight.delete(key));
-    snap.inflight.set(key, pending);
-    return pending;
+    let running = snap.inflight.get(key);
+    if (!running) {
+      this.stats.imageMisses++;
+      running = this.probeAll(snap, image, parsed.ref, action).finally(() => snap.inflight.delete(key));
+      snap.inflight.set(key, running);
+    }
+    return running.then((decision) => {
+      logRewrite(action, image, decision, false);
+      return decision;
+    });
   }
 
   private async probeAll(snap: Snapshot, image: string, ref: ImageReference, action: string): Promise<Decision> {
     const started = performance.now();
-    const reference = manifestReference(ref);
-    const attempts: Attempt[] = candidates(ref, snap.ordered).map((candidate) => ({
-      candidate,
-      outcome: this.client.probe(candidate.registry, candidate.path, reference, snap.probeTimeoutMs),
-    }));
-    let winner = -1;
-    const unanswered: string[] = [];
-    for (let i = 0; i < attempts.length; i++) {
-      const attempt = attempts[i]!;
-      const outcome = await attempt.outcome;
-      if (outcome.status === 'found') {
-        winner = i;
-        break;
+    let round = await this.probeRound(snap, image, ref, action);
+    // name:tag@digest that no registry has by digest: the Go shim pulls by the tag instead.
+    if (round.winner < 0 && ref.tag && ref.digest && snap.digestFallback) {
+      const byTag = await this.probeRound(snap, image, { ...ref, digest: undefined }, action);
+      if (byTag.winner >= 0) {
+        log.warn(
+          `${image}: no configured registry has ${ref.digest}; pulling ${byTag.attempts[byTag.winner]!.candidate.image} by its tag, as the Go shim does: the content is not verified against the digest (digestFallback: false refuses this)`,
+        );
+        round = byTag;
       }
-      if (isTransient(outcome.status)) unanswered.push(`${registryLabel(attempt.candidate.registry)} (${outcome.status}: ${outcome.detail})`);
-      log.debug(
-        `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
-      );
     }
+    const { attempts, winner, unanswered } = round;
     const decision: Decision = {
       image,
       ref,
@@ -162,11 +164,35 @@ export class RewriteEngine {
       transient: unanswered.length > 0,
       decidedMs: performance.now() - started,
     };
-    if (winner >= 0) logMatch(image, action, decision, 'info');
-    else log.debug(`priority match: image=${image} action=${action} no registry found, using original (domain=${ref.domain})`);
+    if (winner >= 0) {
+      logMatch(image, action, decision, 'info');
+    } else {
+      log.debug(`priority match: image=${image} action=${action} no registry found, using original (domain=${ref.domain})`);
+      log.warn(`rewrite skipped: failed to fetch manifest for ${image} (action=${action}): ${decision.reason}`);
+    }
     this.remember(snap, ref, decision);
     this.onDecision?.(decision);
     return decision;
+  }
+
+  /** Probes every candidate for `ref` at once; the winner is the first in order that has it. */
+  private async probeRound(snap: Snapshot, image: string, ref: ImageReference, action: string): Promise<{ attempts: Attempt[]; winner: number; unanswered: string[] }> {
+    const reference = manifestReference(ref);
+    const attempts: Attempt[] = candidates(ref, snap.ordered).map((candidate) => ({
+      candidate,
+      outcome: this.client.probe(candidate.registry, candidate.path, reference, snap.probeTimeoutMs),
+    }));
+    const unanswered: string[] = [];
+    for (let i = 0; i < attempts.length; i++) {
+      const attempt = attempts[i]!;
+      const outcome = await attempt.outcome;
+      if (outcome.status === 'found') return { attempts, winner: i, unanswered };
+      if (isTransient(outcome.status)) unanswered.push(`${registryLabel(attempt.candidate.registry)} (${outcome.status}: ${outcome.detail})`);
+      log.debug(
+        `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
+      );
+    }
+    return { attempts, winner: -1, unanswered };
   }
 
   private remember(snap: Snapshot, ref: ImageReference, decision: Decision): void {
@@ -188,6 +214,7 @@ export class RewriteEngine {
     return {
       ordered: orderRegistries(config.registries),
       probeTimeoutMs: config.probeTimeoutMs,
+      digestFallback: config.digestFallback,
       ttlMs: config.cache.imageCacheTtlMs,
       decisions: size > 0 ? new LRUCache<string, Decision>({ max: size, ttl: config.cache.imageCacheTtlMs, dispose: onEvict('imageEvictions') }) : undefined,
       domains:
@@ -210,6 +237,13 @@ function unparsed(image: string, reason: string): Decision {
   return { image, ref: undefined, attempts: [], winner: -1, reason, transient: false, decidedMs: 0 };
 }
 
+/** The Go shim's line for every rewrite asked for (source: cache, the offline registry, or another configured one). */
+function logRewrite(action: string, image: string, decision: Decision, cacheHit: boolean): void {
+  const won = winnerOf(decision);
+  const source = cacheHit ? 'cache' : won?.registry.offline ? 'offline' : 'cri';
+  log.info(`rewrite action=${action} cache_hit=${cacheHit} source=${source} original=${image} result=${won?.image ?? image} replaced=${won !== undefined}`);
+}
+
 function logMatch(image: string, action: string, decision: Decision, level: 'info' | 'debug'): void {
   const won = winnerOf(decision)!;
   log[level](
@@ -217,6 +251,7 @@ function logMatch(image: string, action: string, decision: Decision, level: 'inf
   );
 }
 
-export function formatCacheStats(s: CacheStats): string {
-  return `cache stats: image_hits=${s.imageHits} image_misses=${s.imageMisses} domain_hits=${s.domainHits} domain_misses=${s.domainMisses} image_evictions=${s.imageEvictions} domain_evictions=${s.domainEvictions} invalidations=${s.invalidations}`;
+export function formatCacheStats(s: CacheStats, at = new Date()): string {
+  const generatedAt = at.toISOString().replace(/\.\d{3}Z$/, 'Z'); // RFC 3339, as Go's time.RFC3339
+  return `cache stats: image_hits=${s.imageHits} image_misses=${s.imageMisses} domain_hits=${s.domainHits} domain_misses=${s.domainMisses} image_evictions=${s.imageEvictions} domain_evictions=${s.domainEvictions} invalidations=${s.invalidations} generated_at=${generatedAt}`;
 }

@@ -89,6 +89,21 @@ describe('--dry-run', () => {
   });
 });
 
+describe('the Go shim\'s command line', () => {
+  it('--version prints "image-cri-shim version V"', async () => {
+    const { code, out } = await run(['--version'], process.env);
+    assert.equal(code, 0);
+    assert.match(out, /^image-cri-shim version \d+\.\d+\.\d+\S*\n$/);
+  });
+
+  it('takes -f=PATH (cobra\'s form) as -f PATH', async () => {
+    const { file } = configFile('address: http://x\ntimeout: soon\n');
+    const { code, out } = await run(['--dry-run', `-f=${file}`], process.env);
+    assert.equal(code, 1);
+    assert.match(row(out, /^config /), new RegExp(`config ${file}`));
+  });
+});
+
 describe('resolve', () => {
   it('prints each candidate with its probe result, the winner and why', async () => {
     const { file } = configFile(

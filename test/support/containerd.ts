@@ -1,7 +1,7 @@
 // A real containerd (Debian package, CRI v1 and v1alpha2) with its own root, state and socket
 // in a temp dir, snapshotter "native", and hosts.toml entries for the test registries (HTTP).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProc, waitForSocket, type Proc } from './procs.js';
 
@@ -10,6 +10,10 @@ export interface TestContainerd {
   readonly dir: string;
   /** Lets containerd pull from `host` (host:port) over plain HTTP. */
   allowHttpRegistry(host: string): void;
+  /** Makes containerd trust `host`'s certificate (hosts.toml `ca`), or forget its entry (undefined). */
+  trustRegistryCa(host: string, certFile: string | undefined): void;
+  /** containerd's registry config_path (the hosts.toml directory). */
+  readonly hostsDir: string;
   stop(): Promise<void>;
   kill9(): Promise<void>;
   start(): Promise<void>;
@@ -53,9 +57,15 @@ ${options.sandboxImage ? `  sandbox_image = "${options.sandboxImage}"\n` : ''}  
   return {
     socket,
     dir,
+    hostsDir: join(dir, 'certs.d'),
     allowHttpRegistry(host) {
       mkdirSync(join(dir, 'certs.d', host), { recursive: true });
       writeFileSync(join(dir, 'certs.d', host, 'hosts.toml'), `server = "http://${host}"\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    },
+    trustRegistryCa(host, certFile) {
+      if (!certFile) return rmSync(join(dir, 'certs.d', host), { recursive: true, force: true });
+      mkdirSync(join(dir, 'certs.d', host), { recursive: true });
+      writeFileSync(join(dir, 'certs.d', host, 'hosts.toml'), `server = "https://${host}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${certFile}"\n`);
     },
     start,
     stop: async () => {

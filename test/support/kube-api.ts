@@ -31,6 +31,8 @@ function status(code: number, reason: string, message: string) {
 
 export class FakeKubeApi {
   readonly requests: { method: string; url: string; at: number }[] = [];
+  /** Verbs the credentials may not use here (RBAC): answered 403 Forbidden, as the API server does. */
+  readonly forbidden = new Set<'get' | 'list' | 'watch'>();
   private rv = 100;
   private compactedBefore = 0;
   private readonly objects = new Map<string, ConfigMap>();
@@ -138,6 +140,10 @@ export class FakeKubeApi {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return json(401, status(401, 'Unauthorized', 'Unauthorized'));
     const base = `/api/v1/namespaces/${this.namespace}/configmaps`;
     if (req.method !== 'GET') return json(405, status(405, 'MethodNotAllowed', 'only GET, LIST and WATCH here'));
+    const verb = url.pathname.startsWith(`${base}/`) ? 'get' : url.searchParams.get('watch') === 'true' ? 'watch' : 'list';
+    if (this.forbidden.has(verb)) {
+      return json(403, status(403, 'Forbidden', `configmaps is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource "configmaps" in API group "" in the namespace "${this.namespace}"`));
+    }
     if (url.pathname.startsWith(`${base}/`)) {
       const object = this.objects.get(url.pathname.slice(base.length + 1));
       return object ? json(200, object) : json(404, status(404, 'NotFound', `configmaps "${url.pathname.slice(base.length + 1)}" not found`));

@@ -103,7 +103,15 @@ export async function startTokenIssuer(dir: string, user: string, password: stri
   };
 }
 
-export async function startRegistry(dir: string, auth: RegistryAuth, opts: { user?: string; password?: string; issuer?: TokenIssuer; service?: string } = {}): Promise<TestRegistry> {
+/**
+ * `tls`: serve HTTPS with a self-signed certificate for 127.0.0.1, written to `tls.certFile`
+ * (what a client must be told to trust).
+ */
+export async function startRegistry(
+  dir: string,
+  auth: RegistryAuth,
+  opts: { user?: string; password?: string; issuer?: TokenIssuer; service?: string; tls?: boolean } = {},
+): Promise<TestRegistry & { certFile?: string }> {
   mkdirSync(join(dir, 'data'), { recursive: true });
   const port = await freePort();
   const user = opts.user ?? 'user';
@@ -116,10 +124,17 @@ export async function startRegistry(dir: string, auth: RegistryAuth, opts: { use
     if (!opts.issuer) throw new Error('token auth needs an issuer');
     authBlock = `auth:\n  token:\n    realm: ${opts.issuer.realm}\n    service: ${opts.service ?? 'test-registry'}\n    issuer: test-issuer\n    rootcertbundle: ${opts.issuer.certFile}\n`;
   }
+  let tlsBlock = '';
+  const certFile = join(dir, 'tls.crt');
+  if (opts.tls) {
+    const keyFile = join(dir, 'tls.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    tlsBlock = `  tls:\n    certificate: ${certFile}\n    key: ${keyFile}\n`;
+  }
   const configFile = join(dir, 'config.yml');
   writeFileSync(
     configFile,
-    `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${authBlock}`,
+    `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tlsBlock}${authBlock}`,
   );
   const logFile = join(dir, 'registry.log');
   let proc = startProc('docker-registry', ['serve', configFile], { logFile });
@@ -129,6 +144,7 @@ export async function startRegistry(dir: string, auth: RegistryAuth, opts: { use
       .split('\n')
       .filter((line) => /"(?:HEAD|GET) \/v2\/[^"]*\/manifests\//.test(line) && (!userAgent || line.includes(`"${userAgent}`))).length;
   return {
+    ...(opts.tls ? { certFile } : {}),
     host: `127.0.0.1:${port}`,
     port,
     user,

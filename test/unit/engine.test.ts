@@ -2,33 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/load.js';
 import type { ShimConfig } from '../../src/config/types.js';
-import type { ProbeOutcome, ProbeStatus } from '../../src/registry/client.js';
-import type { Registry } from '../../src/registry/registry.js';
 import { candidates, orderRegistries } from '../../src/rewrite/candidates.js';
-import { alternatives, formatCacheStats, RewriteEngine, winnerOf, type Prober } from '../../src/rewrite/engine.js';
+import { alternatives, formatCacheStats, RewriteEngine, winnerOf } from '../../src/rewrite/engine.js';
+import { FakeProber } from '../support/fake-prober.js';
 import { parseReference } from '../../src/registry/reference.js';
 
 function config(yaml: string): ShimConfig {
   return parseConfigText(yaml, 'test.yaml', {}).config;
-}
-
-/** Answers from a table: domain → status (default not_found), after `delayMs`. */
-class FakeProber implements Prober {
-  calls: string[] = [];
-  forgets = 0;
-  constructor(
-    public table: Record<string, ProbeStatus>,
-    public delayMs: Record<string, number> = {},
-  ) {}
-  async probe(registry: Registry, path: string, reference: string): Promise<ProbeOutcome> {
-    this.calls.push(`${registry.domain}/${path}:${reference}`);
-    const delay = this.delayMs[registry.domain] ?? 0;
-    if (delay) await new Promise((r) => setTimeout(r, delay));
-    return { status: this.table[registry.domain] ?? 'not_found', ms: delay, detail: '' };
-  }
-  forgetCredentials(): void {
-    this.forgets++;
-  }
 }
 
 const BASE = `address: http://sealos.hub:5000
@@ -165,6 +145,6 @@ describe('RewriteEngine', () => {
     assert.equal(prober.calls.length, 10);
     assert.equal(winnerOf(d)?.registry.domain, 'sealos.hub:5000');
     assert.equal(prober.forgets, 1);
-    assert.match(formatCacheStats(engine.stats), /^cache stats: image_hits=0 image_misses=2 domain_hits=\d+ domain_misses=\d+ image_evictions=0 domain_evictions=0 invalidations=1$/);
+    assert.match(formatCacheStats(engine.stats, new Date(Date.UTC(2026, 10, 28, 12, 0, 0, 345))), /^cache stats: image_hits=0 image_misses=2 domain_hits=\d+ domain_misses=\d+ image_evictions=0 domain_evictions=0 invalidations=1 generated_at=2026-11-28T12:00:00Z$/);
   });
 });

@@ -55,6 +55,12 @@ describe('ConfigMap merge', () => {
     assert.equal(config.criSocket, '/run/containerd/containerd.sock', 'local-only keys kept');
   });
 
+  it('replaces a value under the key as the file writes it (Address:, matched regardless of case)', () => {
+    const { text, changed } = mergeConfigMap('Address: http://old.hub:5000\nCache:\n  ImageCacheSize: 5\n', { address: 'http://new.hub:5000', cache: { imageCacheSize: 9 } });
+    assert.equal(changed, true);
+    assert.equal(text, 'Address: http://new.hub:5000\nCache:\n  ImageCacheSize: 9\n');
+  });
+
   it('keeps the operator\'s comments and key order', () => {
     const { text } = merge(GUIDE_CONFIGMAP);
     for (const comment of ['# node-local settings, keep me', '# the offline registry', '# cache tuned for this node']) assert.ok(text.includes(comment), comment);
@@ -99,10 +105,10 @@ describe('ConfigMap merge', () => {
   });
 
   const badFields: [string, RegExp][] = [
-    ['timeout: soon\n', /timeout: expected a duration such as "15m", got "soon"; field ignored/],
-    ['offlinePriority: high\n', /offlinePriority: expected a number, got "high"; field ignored/],
-    ['registries:\n  - address: a.io\n    priority: top\n', /registries\[0\]\.priority: expected a number, got "top"; field ignored/],
-    ['registries:\n  - auth: {username: u}\n', /registries\[0\]: an address is required; entry ignored/],
+    ['timeout: soon\n', /timeout: expected a duration such as "15s" or "1m30s", got "soon"; ignored/],
+    ['offlinePriority: high\n', /offlinePriority: expected a number, got "high"; ignored/],
+    ['registries:\n  - address: a.io\n    priority: top\n', /registries\[0\]\.priority: expected a number, got "top"; ignored/],
+    ['registries:\n  - auth: {username: u}\n', /registries\[0\]\.address: is required; entry ignored/],
     ['cache:\n  imageCacheTTL: forever\n', /cache\.imageCacheTTL: expected a duration/],
     ['debug: "on"\n', /debug: expected true or false/],
   ];
@@ -123,7 +129,7 @@ describe('ConfigMap merge', () => {
   });
 
   it('rejects content that is not YAML', () => {
-    assert.throws(() => parseConfigMapData('registries: [unclosed\n'), /configmap kube-system\/image-cri-shim registries.yaml: invalid YAML/);
+    assert.throws(() => parseConfigMapData('registries: [unclosed\n'), /configmap kube-system\/image-cri-shim: registries.yaml: invalid YAML/);
   });
 
   // Before: 50,000 registries were merged into the file, and the shim died applying them.
@@ -132,7 +138,7 @@ describe('ConfigMap merge', () => {
     const { fields, warnings } = parseConfigMapData(`offlinePriority: 900\nregistries:\n${many}`);
     assert.equal(fields.registries, undefined);
     assert.equal(fields.offlinePriority, 900, 'the other fields are still taken');
-    assert.deepEqual(warnings, ['configmap kube-system/image-cri-shim: registries: 5000 entries; the limit is 256; field ignored']);
+    assert.deepEqual(warnings, ['configmap kube-system/image-cri-shim: registries: 5000 entries; the limit is 256; ignored']);
   });
 
   it('refuses, before parsing it, content larger than any real configuration (50,000 registries: 0.9 MB)', () => {
@@ -146,19 +152,21 @@ describe('ConfigMap sync into the file', () => {
   after(() => tmp.remove());
 
   // Before: the merged file's error quoted "http://alice:S3CRET@host", and so did the sync line.
-  it('never prints a password written into a registry address', async () => {
+  it('never prints, nor writes, a password written into a registry address', async () => {
     const path = join(tmp.path, 'image-cri-shim.yaml');
     writeFileSync(path, LOCAL);
     const lines: string[] = [];
     setLogSink((l) => lines.push(l));
     try {
       const result = await syncConfigMapIntoFile(path, 'registries:\n  - address: http://alice:S3CRET-IN-CM@r.io\n    priority: 10\n', {});
-      assert.equal(result, 'invalid');
+      assert.equal(result.outcome, 'written');
     } finally {
       setLogSink((l) => process.stderr.write(l + '\n'));
     }
     assert.ok(lines.some((l) => l.includes('registries[0].address')), lines.join('\n'));
     assert.ok(!lines.join('\n').includes('S3CRET-IN-CM'), lines.join('\n'));
-    assert.equal(readFileSync(path, 'utf8'), LOCAL, 'nothing written');
+    const written = readFileSync(path, 'utf8');
+    assert.ok(!written.includes('S3CRET-IN-CM'));
+    assert.match(written, /address: http:\/\/r\.io/);
   });
 });

@@ -31,17 +31,29 @@ interface Image {
 export async function tagMany(socket: string, source: string, names: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ics-ctd-proto-'));
   writeFileSync(join(dir, 'images.proto'), SCHEMA);
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, 'images.proto'), { keepCase: true, longs: String, defaults: true }));
-  const Images = (((def.containerd as grpc.GrpcObject).services as grpc.GrpcObject).images as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  const client = new (Images.Images as grpc.ServiceClientConstructor)(`unix://${socket}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const def = grpc.loadPackageDefinition(
+    protoLoader.loadSync(join(dir, 'images.proto'), { keepCase: true, longs: String, defaults: true }),
+  );
+  const Images = (((def.containerd as grpc.GrpcObject).services as grpc.GrpcObject).images as grpc.GrpcObject)
+    .v1 as grpc.GrpcObject;
+  const client = new (Images.Images as grpc.ServiceClientConstructor)(
+    `unix://${socket}`,
+    grpc.credentials.createInsecure(),
+  ) as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
   const meta = new grpc.Metadata();
   meta.set('containerd-namespace', 'k8s.io');
   const call = <T>(method: string, req: unknown) =>
-    new Promise<T>((resolve, reject) => client[method]!.call(client, req, meta, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+    new Promise<T>((resolve, reject) =>
+      client[method]!.call(client, req, meta, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))),
+    );
   try {
     const { image } = await call<{ image: Image }>('Get', { name: source });
     for (let i = 0; i < names.length; i += 50) {
-      await Promise.all(names.slice(i, i + 50).map((name) => call('Create', { image: { name, labels: image.labels, target: image.target } })));
+      await Promise.all(
+        names
+          .slice(i, i + 50)
+          .map((name) => call('Create', { image: { name, labels: image.labels, target: image.target } })),
+      );
     }
   } finally {
     client.close();

@@ -17,7 +17,8 @@ server.on('stream', (down, headers) => {
   let trailers: http2.IncomingHttpHeaders = {};
   up.on('response', (h, flags) => {
     const { ':status': status, ...rest } = h;
-    if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) return down.respond({ ':status': status, ...rest }, { endStream: true });
+    if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM)
+      return down.respond({ ':status': status, ...rest }, { endStream: true });
     down.respond({ ':status': status, ...rest }, { waitForTrailers: true });
     up.pipe(down);
   });

@@ -24,6 +24,8 @@ import { freePort, startProc, runScript, waitForSocket } from '../test/support/p
 import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 import { startShim } from '../test/support/shim.js';
 import { tagMany } from './containerd-images.js';
+import { EXECUTABLE, measureStartup } from './startup.js';
+import { FakeKubeApi } from '../test/support/kube-api.js';
 
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 600);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -75,7 +77,12 @@ function passThroughRows(label: string, samples: Record<string, number[]>): void
   rows.push({ name: `${label}: direct median / p99`, value: `${ms(s.direct!.median)} / ${ms(s.direct!.p99)}` });
   rows.push({ name: `${label}: bare relay median / p99`, value: `${ms(s.relay!.median)} / ${ms(s.relay!.p99)}` });
   rows.push({ name: `${label}: shim median / p99`, value: `${ms(s.shim!.median)} / ${ms(s.shim!.p99)}` });
-  rows.push({ name: `${label}: added by shim vs by bare relay`, value: `${ms(shimAdds)} vs ${ms(relayAdds)} = ${ratio.toFixed(2)}x`, target: '<= 1.2x', pass: ratio <= 1.2 });
+  rows.push({
+    name: `${label}: added by shim vs by bare relay`,
+    value: `${ms(shimAdds)} vs ${ms(relayAdds)} = ${ratio.toFixed(2)}x`,
+    target: '<= 1.2x',
+    pass: ratio <= 1.2,
+  });
 }
 
 /** What the shim adds for a client whose :authority it must replace, next to one it hands on as it is. */
@@ -99,7 +106,10 @@ runScript('bench', async (dir, defer) => {
   defer(() => containerd.stop());
   const regs: TestRegistry[] = [];
   for (let i = 0; i < 5; i++) {
-    const r = await startRegistry(join(dir, `reg${i}`), i === 0 ? 'htpasswd' : 'none', { user: 'bench', password: 'bench-secret' });
+    const r = await startRegistry(join(dir, `reg${i}`), i === 0 ? 'htpasswd' : 'none', {
+      user: 'bench',
+      password: 'bench-secret',
+    });
     defer(() => r.stop());
     containerd.allowHttpRegistry(r.host);
     regs.push(r);
@@ -111,11 +121,17 @@ runScript('bench', async (dir, defer) => {
   // 100 distinct tags for the concurrency test through the shim (t*) and 100 for the same test
   // straight to containerd (d*), by manifest PUT (the blobs are already there).
   const auth = `Basic ${Buffer.from(offline.creds!).toString('base64')}`;
-  const manifestRes = await fetch(`http://${offline.host}/v2/library/app/manifests/v1`, { headers: { authorization: auth, accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const manifestRes = await fetch(`http://${offline.host}/v2/library/app/manifests/v1`, {
+    headers: { authorization: auth, accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   const manifest = await manifestRes.text();
   for (const prefix of ['t', 'd']) {
     for (let i = 0; i < 100; i++) {
-      await fetch(`http://${offline.host}/v2/library/app/manifests/${prefix}${i}`, { method: 'PUT', headers: { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+      await fetch(`http://${offline.host}/v2/library/app/manifests/${prefix}${i}`, {
+        method: 'PUT',
+        headers: { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: manifest,
+      });
     }
   }
 
@@ -127,10 +143,18 @@ runScript('bench', async (dir, defer) => {
   await pushImage(join(dir, 'img', 'small'), 'v1', `${offline.host}/library/small:v1`, offline.creds);
   await direct.pullImage(`${offline.host}/library/small:v1`, { username: 'bench', password: 'bench-secret' });
   say(`creating ${LIST_IMAGES} image names in containerd`);
-  await tagMany(containerd.socket, `${offline.host}/library/app:v1`, Array.from({ length: LIST_IMAGES }, (_, i) => `bench.local/many/img${i}:v1`));
+  await tagMany(
+    containerd.socket,
+    `${offline.host}/library/app:v1`,
+    Array.from({ length: LIST_IMAGES }, (_, i) => `bench.local/many/img${i}:v1`),
+  );
   // The CRI plugin learns of new names through containerd's events (about 40 a second here).
   // Until its CRI plugin has loaded, containerd answers "server is not initialized yet".
-  const names = () => direct.listImages().then((r) => r.images.reduce((n, img) => n + img.repo_tags.length, 0), () => 0);
+  const names = () =>
+    direct.listImages().then(
+      (r) => r.images.reduce((n, img) => n + img.repo_tags.length, 0),
+      () => 0,
+    );
   const listDeadline = Date.now() + 300_000;
   while ((await names()) < LIST_IMAGES && Date.now() < listDeadline) await sleep(500);
   const listed = await names();
@@ -153,7 +177,11 @@ runScript('bench', async (dir, defer) => {
   defer(() => shim.stop());
   figures.shimNodeOptions = nodeOptions;
   const relaySock = join(dir, 'relay.sock');
-  const relay = startProc(process.execPath, [fileURLToPath(new URL('./h2-relay.js', import.meta.url)), relaySock, containerd.socket]);
+  const relay = startProc(process.execPath, [
+    fileURLToPath(new URL('./h2-relay.js', import.meta.url)),
+    relaySock,
+    containerd.socket,
+  ]);
   defer(() => relay.stop());
   await waitForSocket(relaySock);
   const viaShim = new CriClient(shim.socket);
@@ -164,15 +192,78 @@ runScript('bench', async (dir, defer) => {
   });
 
   say(`unary pass-through: ${ROUNDS} interleaved rounds x ${CALLS} calls per target`);
-  passThroughRows('Version', await interleaved({ direct: () => direct.version(), relay: () => viaRelay.version(), shim: () => viaShim.version() }));
+  passThroughRows(
+    'Version',
+    await interleaved({
+      direct: () => direct.version(),
+      relay: () => viaRelay.version(),
+      shim: () => viaShim.version(),
+    }),
+  );
   const known = `${offline.host}/library/small:v1`;
-  passThroughRows('ImageStatus', await interleaved({ direct: () => direct.imageStatus(known), relay: () => viaRelay.imageStatus(known), shim: () => viaShim.imageStatus(known) }));
+  passThroughRows(
+    'ImageStatus',
+    await interleaved({
+      direct: () => direct.imageStatus(known),
+      relay: () => viaRelay.imageStatus(known),
+      shim: () => viaShim.imageStatus(known),
+    }),
+  );
+
+  say('start-up and idle memory: bare node, node dist/src/cli.js, the single executable');
+  mkdirSync(join(dir, 'kube'));
+  const api = await FakeKubeApi.start(join(dir, 'kube'));
+  defer(() => api.stop());
+  api.put('image-cri-shim', {
+    'registries.yaml': `registries:\n  - address: http://${offline.host}\n    priority: 900\n`,
+  });
+  const startup = await measureStartup({
+    dir,
+    runtimeSocket: containerd.socket,
+    kubeconfig: api.kubeconfig,
+    nodeOptions,
+    rounds: Math.max(3, Math.min(ROUNDS, 10)),
+  });
+  figures.startup = startup;
+  rows.push({ name: 'start-up, exec to exit: bare node -e 0 (median)', value: ms(startup.bareNodeMs) });
+  const startRow = (label: string, f: { startMs: number; idleRssMiB: number }) => {
+    const ratio = f.startMs / startup.bareNodeMs;
+    rows.push({
+      name: `start-up, exec to listening: ${label}`,
+      value: `${ms(f.startMs)} = ${ratio.toFixed(1)}x bare node`,
+      target: '<= 2x',
+      pass: ratio <= 2,
+    });
+    rows.push({
+      name: `idle RSS (ConfigMap watch running): ${label}`,
+      value: `${f.idleRssMiB.toFixed(1)} MiB`,
+      target: '<= 64 MiB',
+      pass: f.idleRssMiB <= 64,
+    });
+  };
+  startRow('node dist/src/cli.js', startup.nodeCli);
+  if (startup.executable) startRow('single executable', startup.executable);
+  else rows.push({ name: 'single executable', value: `missing: ${EXECUTABLE} (npm run package)`, pass: false });
 
   say('clients that send the socket path as :authority (kubelet and crictl up to 1.30)');
   const viaShimPath = new CriClient(shim.socket, 'v1', undefined, shim.socket);
   defer(async () => viaShimPath.close());
-  authorityRows('Version', await interleaved({ direct: () => direct.version(), localhost: () => viaShim.version(), socketPath: () => viaShimPath.version() }));
-  authorityRows('ImageStatus', await interleaved({ direct: () => direct.imageStatus(known), localhost: () => viaShim.imageStatus(known), socketPath: () => viaShimPath.imageStatus(known) }));
+  authorityRows(
+    'Version',
+    await interleaved({
+      direct: () => direct.version(),
+      localhost: () => viaShim.version(),
+      socketPath: () => viaShimPath.version(),
+    }),
+  );
+  authorityRows(
+    'ImageStatus',
+    await interleaved({
+      direct: () => direct.imageStatus(known),
+      localhost: () => viaShim.imageStatus(known),
+      socketPath: () => viaShimPath.imageStatus(known),
+    }),
+  );
 
   say(`ListImages with ${listed} names`);
   const lists = await interleaved({ direct: () => direct.listImages(), shim: () => viaShim.listImages() });
@@ -180,7 +271,12 @@ runScript('bench', async (dir, defer) => {
   const lsh = summary(lists.shim!);
   const listRatio = (lsh.median - ld.median) / ld.median;
   figures.listImages = { names: listed, direct: ld, shim: lsh, addedFraction: listRatio };
-  rows.push({ name: `ListImages (${listed} names): direct vs shim median`, value: `${ms(ld.median)} vs ${ms(lsh.median)} = +${(listRatio * 100).toFixed(1)}%`, target: '<= +20%', pass: listRatio <= 0.2 });
+  rows.push({
+    name: `ListImages (${listed} names): direct vs shim median`,
+    value: `${ms(ld.median)} vs ${ms(lsh.median)} = +${(listRatio * 100).toFixed(1)}%`,
+    target: '<= +20%',
+    pass: listRatio <= 0.2,
+  });
 
   say('rewrite decision cost (in process, real registries)');
   const hanging = new Set<net.Socket>();
@@ -188,10 +284,20 @@ runScript('bench', async (dir, defer) => {
   await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
   const hangHost = `127.0.0.1:${(hang.address() as net.AddressInfo).port}`;
   // close() waits for open connections, and this server never ends any by itself.
-  defer(() => new Promise((r) => hang.close(r) && hanging.forEach((s) => s.destroy())));
+  defer(
+    () =>
+      new Promise((r) => {
+        hang.close(r);
+        for (const s of hanging) s.destroy();
+      }),
+  );
   const downHost = `127.0.0.1:${await freePort()}`;
   const engineConfig = (extra: string, cache = 1024) =>
-    parseConfigText(`address: http://${offline.host}\nauth: ${offline.creds}\nprobeTimeout: ${PROBE_TIMEOUT_MS}ms\ncache:\n  imageCacheSize: ${cache}\nregistries:\n${registriesYaml}${extra}`, 'bench', {}).config;
+    parseConfigText(
+      `address: http://${offline.host}\nauth: ${offline.creds}\nprobeTimeout: ${PROBE_TIMEOUT_MS}ms\ncache:\n  imageCacheSize: ${cache}\nregistries:\n${registriesYaml}${extra}`,
+      'bench',
+      {},
+    ).config;
   const client = new RegistryClient();
   defer(() => client.close());
   const hitEngine = new RewriteEngine(client, engineConfig(''));
@@ -218,12 +324,25 @@ runScript('bench', async (dir, defer) => {
     return s;
   };
   const c5 = await cold('5 registries', '', 200);
-  rows.push({ name: 'decision: cold, 5 registries (winner = lowest priority)', value: `${ms(c5.median)} median, ${ms(c5.p99)} p99` });
+  rows.push({
+    name: 'decision: cold, 5 registries (winner = lowest priority)',
+    value: `${ms(c5.median)} median, ${ms(c5.p99)} p99`,
+  });
   const cDown = await cold('one down', `  - address: http://${downHost}\n    priority: 9000\n`, 100);
-  rows.push({ name: 'decision: cold, highest-priority registry down', value: `${ms(cDown.median)} median`, target: `<= probe timeout ${PROBE_TIMEOUT_MS} ms`, pass: cDown.p99 <= PROBE_TIMEOUT_MS });
+  rows.push({
+    name: 'decision: cold, highest-priority registry down',
+    value: `${ms(cDown.median)} median`,
+    target: `<= probe timeout ${PROBE_TIMEOUT_MS} ms`,
+    pass: cDown.p99 <= PROBE_TIMEOUT_MS,
+  });
   const hangingAndDown = `  - address: http://${hangHost}\n    priority: 9000\n  - address: http://${downHost}\n    priority: 8000\n`;
   const cHang = await cold('one hanging', hangingAndDown, 5, true);
-  rows.push({ name: 'decision: cold, one registry hanging + one down', value: `${ms(cHang.median)} median, ${ms(cHang.p99)} max`, target: `~ probe timeout ${PROBE_TIMEOUT_MS} ms, not x registries`, pass: cHang.p99 <= PROBE_TIMEOUT_MS * 1.2 });
+  rows.push({
+    name: 'decision: cold, one registry hanging + one down',
+    value: `${ms(cHang.median)} median, ${ms(cHang.p99)} max`,
+    target: `~ probe timeout ${PROBE_TIMEOUT_MS} ms, not x registries`,
+    pass: cHang.p99 <= PROBE_TIMEOUT_MS * 1.2,
+  });
   // 100 distinct images at once against the same hanging registry: 8 probes reach it, the
   // rest are refused once the first time out, so the burst costs one timeout, not 100/8.
   const burstClient = new RegistryClient();
@@ -233,34 +352,66 @@ runScript('bench', async (dir, defer) => {
   const burstMs = performance.now() - tb;
   await burstClient.close();
   figures.coldBurstHanging = { decisions: 100, wallMs: burstMs };
-  rows.push({ name: 'decision: 100 cold at once, one registry hanging', value: `${ms(burstMs)} wall`, target: `~ probe timeout ${PROBE_TIMEOUT_MS} ms`, pass: burstMs <= PROBE_TIMEOUT_MS * 1.5 });
+  rows.push({
+    name: 'decision: 100 cold at once, one registry hanging',
+    value: `${ms(burstMs)} wall`,
+    target: `~ probe timeout ${PROBE_TIMEOUT_MS} ms`,
+    pass: burstMs <= PROBE_TIMEOUT_MS * 1.5,
+  });
 
   say('1000 concurrent PullImage over 100 distinct images: straight to containerd, then through the shim');
-  const burst = async (cri: CriClient, image: (i: number) => string, creds?: { username: string; password: string }) => {
+  const burst = async (
+    cri: CriClient,
+    image: (i: number) => string,
+    creds?: { username: string; password: string },
+  ) => {
     const started = performance.now();
-    const results = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => cri.pullImage(image(i % 100), creds, {}, 300_000)));
-    const errors = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    const results = await Promise.allSettled(
+      Array.from({ length: 1000 }, (_, i) => cri.pullImage(image(i % 100), creds, {}, 300_000)),
+    );
+    const errors = results
+      .filter((r) => r.status === 'rejected')
+      .map((r) => String((r as PromiseRejectedResult).reason));
     return { wallMs: performance.now() - started, errors };
   };
   // The baseline pulls other tags of the same image (d*), so both runs find the blobs present.
-  const directPulls = await burst(direct, (i) => `${offline.host}/library/app:d${i}`, { username: 'bench', password: 'bench-secret' });
+  const directPulls = await burst(direct, (i) => `${offline.host}/library/app:d${i}`, {
+    username: 'bench',
+    password: 'bench-secret',
+  });
   const probesBefore = regs.reduce((n, r) => n + r.manifestRequests(USER_AGENT), 0);
   const shimPulls = await burst(viaShim, (i) => `app:t${i}`);
   const probes = regs.reduce((n, r) => n + r.manifestRequests(USER_AGENT), 0) - probesBefore;
   const errors = [...directPulls.errors, ...shimPulls.errors];
-  figures.concurrentPulls = { calls: 1000, distinct: 100, directWallMs: directPulls.wallMs, wallMs: shimPulls.wallMs, manifestProbes: probes, registries: regs.length, directErrors: directPulls.errors.length, errors: shimPulls.errors.length, firstError: errors[0] };
+  figures.concurrentPulls = {
+    calls: 1000,
+    distinct: 100,
+    directWallMs: directPulls.wallMs,
+    wallMs: shimPulls.wallMs,
+    manifestProbes: probes,
+    registries: regs.length,
+    directErrors: directPulls.errors.length,
+    errors: shimPulls.errors.length,
+    firstError: errors[0],
+  };
   rows.push({
     name: '1000 concurrent pulls / 100 images: wall, direct vs shim',
     value: `${(directPulls.wallMs / 1000).toFixed(2)} s vs ${(shimPulls.wallMs / 1000).toFixed(2)} s, errors ${directPulls.errors.length} / ${shimPulls.errors.length}${errors[0] ? ` (${errors[0]})` : ''}`,
     target: 'no errors',
     pass: errors.length === 0,
   });
-  rows.push({ name: '1000 concurrent pulls / 100 images: manifest probes', value: `${probes}`, target: `<= 100 x ${regs.length} = ${100 * regs.length}`, pass: probes <= 100 * regs.length });
+  rows.push({
+    name: '1000 concurrent pulls / 100 images: manifest probes',
+    value: `${probes}`,
+    target: `<= 100 x ${regs.length} = ${100 * regs.length}`,
+    pass: probes <= 100 * regs.length,
+  });
 
   say(`steady mixed load for ${SOAK_SECONDS}s`);
   const pid = shim.proc.pid;
   // Warm up everything the soak touches before the baseline reading.
-  for (let i = 0; i < 200; i++) await Promise.all([viaShim.version(), viaShim.imageStatus('app:v1'), viaShim.pullImage('app:v1')]);
+  for (let i = 0; i < 200; i++)
+    await Promise.all([viaShim.version(), viaShim.imageStatus('app:v1'), viaShim.pullImage('app:v1')]);
   await viaShim.listImages();
   const rss0 = rssKb(pid);
   const fd0 = fds(pid);
@@ -281,7 +432,12 @@ runScript('bench', async (dir, defer) => {
   const rss1 = rssKb(pid);
   const fd1 = fds(pid);
   figures.soak = { seconds: SOAK_SECONDS, calls, rssKbBefore: rss0, rssKbAfter: rss1, fdsBefore: fd0, fdsAfter: fd1 };
-  rows.push({ name: `RSS before / after ${SOAK_SECONDS}s mixed load (${calls} calls)`, value: `${(rss0 / 1024).toFixed(1)} / ${(rss1 / 1024).toFixed(1)} MiB (${(((rss1 - rss0) / rss0) * 100).toFixed(1)}%)`, target: 'growth <= 10%', pass: (rss1 - rss0) / rss0 <= 0.1 });
+  rows.push({
+    name: `RSS before / after ${SOAK_SECONDS}s mixed load (${calls} calls)`,
+    value: `${(rss0 / 1024).toFixed(1)} / ${(rss1 / 1024).toFixed(1)} MiB (${(((rss1 - rss0) / rss0) * 100).toFixed(1)}%)`,
+    target: 'growth <= 10%',
+    pass: (rss1 - rss0) / rss0 <= 0.1,
+  });
   rows.push({ name: 'open fds before / after', value: `${fd0} / ${fd1}`, pass: fd1 <= fd0 + 4 });
 
   // Three rounds of 10,000 new names each: the caches are full after the first, so a leak
@@ -290,12 +446,19 @@ runScript('bench', async (dir, defer) => {
   const rssRounds: number[] = [];
   for (let round = 0; round < DISTINCT_ROUNDS; round++) {
     say(`10,000 distinct images against imageCacheSize 1024 (round ${round + 1} of ${DISTINCT_ROUNDS})`);
-    for (let i = 0; i < 10_000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => viaShim.imageStatus(`distinct/r${round}/img${i + j}:v1`)));
+    for (let i = 0; i < 10_000; i += 50)
+      await Promise.all(Array.from({ length: 50 }, (_, j) => viaShim.imageStatus(`distinct/r${round}/img${i + j}:v1`)));
     rssRounds.push(rssKb(pid));
   }
   const fd2 = fds(pid);
   const lastGrowth = (rssRounds.at(-1)! - rssRounds[0]!) / rssRounds[0]!;
-  figures.distinct = { imagesPerRound: 10_000, rounds: DISTINCT_ROUNDS, rssKb: rssRounds, fds: fd2, rssKbBeforeSoak: rss0 };
+  figures.distinct = {
+    imagesPerRound: 10_000,
+    rounds: DISTINCT_ROUNDS,
+    rssKb: rssRounds,
+    fds: fd2,
+    rssKbBeforeSoak: rss0,
+  };
   rows.push({
     name: `RSS after 10k / 20k / 30k distinct images (cache 1024)`,
     value: `${rssRounds.map((kb) => (kb / 1024).toFixed(1)).join(' / ')} MiB (before soak ${(rss0 / 1024).toFixed(1)}), fds ${fd2}`,
@@ -309,7 +472,8 @@ runScript('bench', async (dir, defer) => {
   const width = Math.max(...rows.map((r) => r.name.length));
   const vw = Math.max(...rows.map((r) => r.value.length));
   let out = `image-cri-shim bench (${machine}, ${figures.date})\n\n`;
-  for (const r of rows) out += `${r.name.padEnd(width)}  ${r.value.padEnd(vw)}  ${r.target ?? ''}${r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'}\n`;
+  for (const r of rows)
+    out += `${r.name.padEnd(width)}  ${r.value.padEnd(vw)}  ${r.target ?? ''}${r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'}\n`;
   process.stdout.write(out);
   const results_dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(results_dir, { recursive: true });

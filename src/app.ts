@@ -8,16 +8,16 @@ import { CriServer } from './cri/server.js';
 import { RuntimeConnection } from './cri/upstream.js';
 import type { ShimConfig } from './config/types.js';
 import { LiveConfig } from './live-config.js';
-import { applyRuntimeTrust } from './registry/runtime-trust.js';
+import { applyRuntimeTrust, plainHttpOnly, withRuntimeTrust } from './registry/runtime-trust.js';
 import { log, setDebug } from './log.js';
 import { RegistryClient } from './registry/client.js';
 import { formatCacheStats, RewriteEngine, winnerOf } from './rewrite/engine.js';
-import { Metrics, serveMetrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 
 /** The config with each registry as the runtime sees it (scheme, TLS trust); warnings logged. */
 export async function withTrust(config: ShimConfig): Promise<ShimConfig> {
   const { registries, warnings } = await applyRuntimeTrust(config.registries, config);
-  warnings.forEach((w) => log.warn(w));
+  for (const w of warnings) log.warn(w);
   return { ...config, registries };
 }
 
@@ -44,12 +44,15 @@ export async function startShim(configPath: string): Promise<Shim> {
   let metrics: Metrics | undefined;
   // Reloads are applied in order, each with the runtime's trust settings read anew.
   let applying: Promise<void> = Promise.resolve();
+  const inOrder = (task: () => Promise<void>) => {
+    applying = applying.then(task).catch((e: Error) => log.error(`applying the configuration failed: ${e.message}`));
+  };
   const live = new LiveConfig({
     path: configPath,
     onApply: (next) => {
       setDebug(next.debug);
       logConfigSummary(next);
-      applying = applying.then(async () => engine?.configure(await withTrust(next)));
+      inOrder(async () => engine?.configure(await withTrust(next)));
       scheduleStats();
       metrics?.reload(true);
     },
@@ -57,7 +60,7 @@ export async function startShim(configPath: string): Promise<Shim> {
   });
 
   const { config, warnings } = await live.start();
-  warnings.forEach((w) => log.warn(w));
+  for (const w of warnings) log.warn(w);
   setDebug(config.debug);
   logConfigSummary(config);
 
@@ -69,14 +72,26 @@ export async function startShim(configPath: string): Promise<Shim> {
   if (!config.force) {
     await conn.waitReady(config.timeoutMs, () => log.info(`waiting for runtime at ${runtimeSocket}`));
   }
-  if (config.metricsAddress) {
-    metrics = new Metrics(
+  // prom-client is loaded only when metrics are asked for.
+  const exposition = config.metricsAddress ? await import('./metrics.js') : undefined;
+  if (exposition) {
+    metrics = new exposition.Metrics(
       () => engine!.stats,
       () => live.configMapSource()?.healthy(),
     );
   }
   const client = new RegistryClient({ onProbe: metrics && ((registry, outcome) => metrics!.probe(registry, outcome)) });
-  engine = new RewriteEngine(client, await withTrust(config), metrics && ((d) => metrics!.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)));
+  // The runtime's settings files are read before serving; the plain-HTTP check asks the
+  // network, so it runs after the socket listens and reconfigures only if it changes something.
+  const trusted: ShimConfig = {
+    ...config,
+    registries: await Promise.all(config.registries.map((r) => withRuntimeTrust(r, config))),
+  };
+  engine = new RewriteEngine(
+    client,
+    trusted,
+    metrics && ((d) => metrics!.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)),
+  );
   const server = new CriServer({
     socketPath: config.shimSocket,
     runtimeSocketPath: runtimeSocket,
@@ -87,8 +102,17 @@ export async function startShim(configPath: string): Promise<Shim> {
     onConnection: metrics && ((outcome) => metrics!.http2Connection(outcome)),
   });
   await server.listen();
-  const metricsServer = metrics && config.metricsAddress ? await serveMetrics(config.metricsAddress, metrics, () => conn.connected()) : undefined;
+  const metricsServer =
+    metrics && exposition && config.metricsAddress
+      ? await exposition.serveMetrics(config.metricsAddress, metrics, () => conn.connected())
+      : undefined;
   log.info(`image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket}`);
+  inOrder(async () => {
+    const checked = await plainHttpOnly(trusted.registries, config);
+    for (const w of checked.warnings) log.warn(w);
+    if (checked.registries.some((r, i) => r !== trusted.registries[i]) && live.current() === config)
+      engine!.configure({ ...trusted, registries: checked.registries });
+  });
   scheduleStats();
   live.follow();
 

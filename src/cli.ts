@@ -4,12 +4,11 @@
 // The flags of the Go image-cri-shim, plus --dry-run and resolve.
 
 import { parseArgs } from 'node:util';
+// The one-shot commands (--dry-run, resolve) are loaded only when asked for: the shim's start stays light.
 import { startShim, withTrust } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import { DEFAULTS } from './config/types.js';
 import { log } from './log.js';
-import { dryRun } from './ops/dry-run.js';
-import { resolveReport } from './ops/resolve.js';
 import { VERSION } from './version.js';
 
 const USAGE = `usage:
@@ -49,6 +48,7 @@ async function main(): Promise<number> {
   }
   if (values['dry-run']) {
     return untilVerdict(async () => {
+      const { dryRun } = await import('./ops/dry-run.js');
       const { text, ok } = await dryRun(file);
       process.stdout.write(text);
       return ok ? 0 : 1;
@@ -58,7 +58,8 @@ async function main(): Promise<number> {
     if (positionals.length !== 2) throw new Error(`resolve takes one image\n${USAGE}`);
     return untilVerdict(async () => {
       const { config, warnings } = await loadConfigFile(file);
-      warnings.forEach((w) => log.warn(w));
+      for (const w of warnings) log.warn(w);
+      const { resolveReport } = await import('./ops/resolve.js');
       const { text, rewritten } = await resolveReport(await withTrust(config), positionals[1]!);
       process.stdout.write(text);
       return rewritten ? 0 : 1;

@@ -11,8 +11,9 @@ import type { Validated } from './config/validate.js';
 import { parseYaml } from './config/yaml.js';
 import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
-import { discoverCluster } from './kube/cluster.js';
-import { ConfigMapSource } from './kube/configmap-source.js';
+import type { KubeClient } from './kube/api-client.js';
+import { connectCluster, findCluster } from './kube/cluster.js';
+import type { ConfigMapSource } from './kube/configmap-source.js';
 import { log, setDebug } from './log.js';
 
 /** Coalesces bursts of file events (editors write in several steps). */
@@ -134,7 +135,7 @@ export class LiveConfig {
 
   /** Puts a validated configuration in force. */
   private apply(next: Validated): void {
-    next.warnings.forEach((w) => log.warn(w));
+    for (const w of next.warnings) log.warn(w);
     const previous = this.config;
     this.config = next.config;
     if (next.config.shimSocket !== previous.shimSocket || next.config.criSocket !== previous.criSocket) {
@@ -157,15 +158,18 @@ export class LiveConfig {
   }
 
   private async connectConfigMap(): Promise<void> {
-    let cluster: ReturnType<typeof discoverCluster>;
+    let client: KubeClient;
     try {
-      cluster = discoverCluster(this.env);
+      const found = findCluster(this.env);
+      client = await connectCluster(found, this.env);
+      log.debug(`configmap: using cluster credentials from ${found.source}`);
     } catch (e) {
       log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
       return;
     }
-    log.debug(`configmap: using cluster credentials from ${cluster.source}`);
-    this.source = new ConfigMapSource(cluster.kc, {
+    // Loaded only here: a node without a cluster never pays for the Kubernetes client.
+    const { ConfigMapSource } = await import('./kube/configmap-source.js');
+    this.source = new ConfigMapSource(client, {
       namespace: CONFIGMAP_NAMESPACE,
       name: CONFIGMAP_NAME,
       key: CONFIGMAP_KEY,

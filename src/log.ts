@@ -4,7 +4,7 @@
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
 let debugEnabled = false;
-let sink: (line: string) => void = (line) => process.stderr.write(line + '\n');
+let sink: (line: string) => void = (line) => process.stderr.write(`${line}\n`);
 
 export function setDebug(enabled: boolean): void {
   debugEnabled = enabled;

@@ -14,7 +14,12 @@ const CRI_METHOD = /^\/runtime\.v1(?:alpha2)?\.(?:RuntimeService|ImageService)\/
 
 export class Metrics {
   readonly registry = new PromRegistry();
-  private readonly criCalls = new Counter({ name: 'image_cri_shim_cri_requests_total', help: 'CRI calls served, by method and gRPC status code', labelNames: ['method', 'code'], registers: [this.registry] });
+  private readonly criCalls = new Counter({
+    name: 'image_cri_shim_cri_requests_total',
+    help: 'CRI calls served, by method and gRPC status code',
+    labelNames: ['method', 'code'],
+    registers: [this.registry],
+  });
   private readonly criLatency = new Histogram({
     name: 'image_cri_shim_cri_request_duration_seconds',
     help: 'CRI call latency through the shim, by method',
@@ -22,7 +27,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30, 120],
     registers: [this.registry],
   });
-  private readonly decisions = new Counter({ name: 'image_cri_shim_rewrite_decisions_total', help: 'Rewrite decisions made (cache misses), by result and winning registry', labelNames: ['result', 'registry'], registers: [this.registry] });
+  private readonly decisions = new Counter({
+    name: 'image_cri_shim_rewrite_decisions_total',
+    help: 'Rewrite decisions made (cache misses), by result and winning registry',
+    labelNames: ['result', 'registry'],
+    registers: [this.registry],
+  });
   private readonly probeLatency = new Histogram({
     name: 'image_cri_shim_registry_probe_duration_seconds',
     help: 'Manifest probe latency, by registry and result',
@@ -30,16 +40,34 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  private readonly registryErrors = new Counter({ name: 'image_cri_shim_registry_errors_total', help: 'Probes that could not get an answer about the image, by registry and kind', labelNames: ['registry', 'kind'], registers: [this.registry] });
-  private readonly reloads = new Counter({ name: 'image_cri_shim_config_reloads_total', help: 'Configuration reloads, by result', labelNames: ['result'], registers: [this.registry] });
+  private readonly registryErrors = new Counter({
+    name: 'image_cri_shim_registry_errors_total',
+    help: 'Probes that could not get an answer about the image, by registry and kind',
+    labelNames: ['registry', 'kind'],
+    registers: [this.registry],
+  });
+  private readonly reloads = new Counter({
+    name: 'image_cri_shim_config_reloads_total',
+    help: 'Configuration reloads, by result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   private readonly http2Connections = new Counter({
     name: 'image_cri_shim_http2_connections_total',
     help: 'Client connections accepted, by path: "direct" to the HTTP/2 server, or "filtered" (the client sends an :authority node:http2 refuses, such as a socket path)',
     labelNames: ['path'],
     registers: [this.registry],
   });
-  private readonly http2Refused = new Counter({ name: 'image_cri_shim_http2_refused_total', help: 'Client connections refused at the HTTP/2 layer', registers: [this.registry] });
-  private readonly configMapWatch = new Gauge({ name: 'image_cri_shim_configmap_watch_up', help: '1 while the ConfigMap watch is established', registers: [this.registry] });
+  private readonly http2Refused = new Counter({
+    name: 'image_cri_shim_http2_refused_total',
+    help: 'Client connections refused at the HTTP/2 layer',
+    registers: [this.registry],
+  });
+  private readonly configMapWatch = new Gauge({
+    name: 'image_cri_shim_configmap_watch_up',
+    help: '1 while the ConfigMap watch is established',
+    registers: [this.registry],
+  });
 
   constructor(
     cacheStats: () => CacheStats,
@@ -57,9 +85,18 @@ export class Metrics {
           for (const [cache, value] of pick(cacheStats())) this.inc({ cache }, value);
         },
       });
-    stats('image_cri_shim_cache_hits_total', 'Decision cache hits', (s) => [['image', s.imageHits], ['domain', s.domainHits]]);
-    stats('image_cri_shim_cache_misses_total', 'Decision cache misses', (s) => [['image', s.imageMisses], ['domain', s.domainMisses]]);
-    stats('image_cri_shim_cache_evictions_total', 'Decision cache evictions', (s) => [['image', s.imageEvictions], ['domain', s.domainEvictions]]);
+    stats('image_cri_shim_cache_hits_total', 'Decision cache hits', (s) => [
+      ['image', s.imageHits],
+      ['domain', s.domainHits],
+    ]);
+    stats('image_cri_shim_cache_misses_total', 'Decision cache misses', (s) => [
+      ['image', s.imageMisses],
+      ['domain', s.domainMisses],
+    ]);
+    stats('image_cri_shim_cache_evictions_total', 'Decision cache evictions', (s) => [
+      ['image', s.imageEvictions],
+      ['domain', s.domainEvictions],
+    ]);
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     for (const path of ['direct', 'filtered']) this.http2Connections.inc({ path }, 0);
   }
@@ -82,7 +119,8 @@ export class Metrics {
   probe(registry: Registry, outcome: ProbeOutcome): void {
     const label = registryLabel(registry);
     this.probeLatency.observe({ registry: label, result: outcome.status }, outcome.ms / 1000);
-    if (outcome.status !== 'found' && outcome.status !== 'not_found') this.registryErrors.inc({ registry: label, kind: outcome.status });
+    if (outcome.status !== 'found' && outcome.status !== 'not_found')
+      this.registryErrors.inc({ registry: label, kind: outcome.status });
   }
 
   reload(ok: boolean): void {

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 
-/** The package version, read once from package.json (two levels up from dist/src/). */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** Set at build time in the single executable (`npm run package`), which has no package.json beside it. */
+declare const __IMAGE_CRI_SHIM_VERSION__: string | undefined;
+
+/** The package version: baked in, else read once from package.json (two levels up from dist/src/). */
+export const VERSION: string =
+  typeof __IMAGE_CRI_SHIM_VERSION__ === 'string'
+    ? __IMAGE_CRI_SHIM_VERSION__
+    : (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Sent to registries so their access logs tell probes from the runtime's pulls. */
 export const USER_AGENT = `image-cri-shim/${VERSION}`;

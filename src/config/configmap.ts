@@ -42,14 +42,24 @@ export interface ConfigMapFields {
 }
 
 /** The ConfigMap's keys: the guide's format (`sealos` holds the offline registry). */
-const CONFIGMAP_KEYS = ['version', 'sealos', 'offlinePriority', 'registries', 'debug', 'force', 'timeout', 'reloadInterval', 'cache'];
+const CONFIGMAP_KEYS = [
+  'version',
+  'sealos',
+  'offlinePriority',
+  'registries',
+  'debug',
+  'force',
+  'timeout',
+  'reloadInterval',
+  'cache',
+];
 const SEALOS_KEYS = ['address', 'auth'];
 
 /** A duration field as written in the file ("15s"), when it is one. */
 function durationText(f: Fields, name: string): string | undefined {
   if (!f.has(name)) return undefined;
   const ms = f.duration(name);
-  return ms === undefined ? undefined : ms === 0 ? '0s' : f.string(name) ?? undefined;
+  return ms === undefined ? undefined : ms === 0 ? '0s' : (f.string(name) ?? undefined);
 }
 
 /** Credentials in the file's "user:password" form, `${VAR}` kept as written (expanded when the file is loaded). */
@@ -64,12 +74,13 @@ function authText(f: Fields): string | undefined {
  * the content is too large, not YAML, or not a mapping.
  */
 export function parseConfigMapData(text: string): { fields: ConfigMapFields; warnings: string[] } {
-  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(CONFIGMAP_SOURCE, CONFIGMAP_KEY, `larger than ${MAX_CONFIG_TEXT}; ignored`);
+  if (text.length > MAX_CONFIG_BYTES)
+    throw new ConfigError(CONFIGMAP_SOURCE, CONFIGMAP_KEY, `larger than ${MAX_CONFIG_TEXT}; ignored`);
   const { value: doc, warnings: readWarnings } = parseYaml(text, CONFIGMAP_SOURCE, CONFIGMAP_KEY);
   if (doc === null || doc === undefined) return { fields: {}, warnings: readWarnings };
   if (!isObj(doc)) throw new ConfigError(CONFIGMAP_SOURCE, CONFIGMAP_KEY, 'expected a YAML mapping');
   const ctx = new ReadContext(CONFIGMAP_SOURCE, 'lenient');
-  readWarnings.forEach((w) => ctx.warn(w));
+  for (const w of readWarnings) ctx.warn(w);
   const f = new Fields(ctx, doc);
   f.warnUnknown(CONFIGMAP_KEYS);
   const fields: ConfigMapFields = {};
@@ -77,7 +88,8 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
   const sealos = f.object('sealos');
   sealos?.warnUnknown(SEALOS_KEYS);
   const address = sealos?.string('address');
-  const offline = address !== undefined && address.trim() !== '' ? registryAddress(sealos!, 'address', address) : undefined;
+  const offline =
+    address !== undefined && address.trim() !== '' ? registryAddress(sealos!, 'address', address) : undefined;
   if (offline) fields.address = offline.address;
   const auth = sealos && authText(sealos);
   if (auth !== undefined) fields.auth = auth;
@@ -95,7 +107,15 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
       }
       const where = registryAddress(r, 'address', given);
       if (!where) return [];
-      return [{ address: where.address, auth: authText(r), priority: r.int('priority'), insecureSkipVerify: r.bool('insecureSkipVerify'), caFile: r.string('caFile') }];
+      return [
+        {
+          address: where.address,
+          auth: authText(r),
+          priority: r.int('priority'),
+          insecureSkipVerify: r.bool('insecureSkipVerify'),
+          caFile: r.string('caFile'),
+        },
+      ];
     });
   }
 

@@ -105,7 +105,9 @@ export class Fields {
   int(name: string): number | undefined {
     const v = this.raw(name);
     if (v === undefined || v === null) return undefined;
-    return typeof v === 'number' && Number.isInteger(v) ? v : this.bad(name, `expected a number, got ${describe(v, this.secret)}`);
+    return typeof v === 'number' && Number.isInteger(v)
+      ? v
+      : this.bad(name, `expected a number, got ${describe(v, this.secret)}`);
   }
 
   /**
@@ -155,7 +157,8 @@ export class Fields {
     const v = this.raw(name);
     if (v === undefined || v === null) return undefined;
     if (!Array.isArray(v)) return this.bad(name, `expected a list, got ${describe(v)}`);
-    if (v.length > DEFAULTS.maxRegistries) return this.bad(name, `${v.length} entries; the limit is ${DEFAULTS.maxRegistries}`);
+    if (v.length > DEFAULTS.maxRegistries)
+      return this.bad(name, `${v.length} entries; the limit is ${DEFAULTS.maxRegistries}`);
     return v.flatMap((item, i) => {
       if (isObj(item)) return [new Fields(this.ctx, item, `${this.key(name)}[${i}]`, this.secret)];
       this.bad(`${name}[${i}]`, `expected a mapping, got ${describe(item)}`);

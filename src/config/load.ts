@@ -1,7 +1,7 @@
 // Reads the local config file and logs the start-up summary operators grep for.
 
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { log } from '../log.js';
 import { displayDomain, type Registry } from '../registry/registry.js';
@@ -28,7 +28,7 @@ export const MAX_CONFIG_TEXT = `${MAX_CONFIG_BYTES >> 10} KiB`;
  * a FIFO would block every reload, and /dev/zero or a runaway file would fill the heap.
  */
 export async function readConfigText(path: string, options: { missingAsEmpty?: boolean } = {}): Promise<string> {
-  let handle;
+  let handle: FileHandle;
   try {
     // Non-blocking, so opening a FIFO returns at once (it is then refused as not a regular file).
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -42,14 +42,18 @@ export async function readConfigText(path: string, options: { missingAsEmpty?: b
     if (!st.isFile()) throw new ConfigError(path, '', 'not a regular file; not read');
     const buf = Buffer.alloc(Math.min(st.size, MAX_CONFIG_BYTES) + 1);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    if (bytesRead > MAX_CONFIG_BYTES) throw new ConfigError(path, '', `larger than ${MAX_CONFIG_TEXT}; no configuration is that large, not read`);
+    if (bytesRead > MAX_CONFIG_BYTES)
+      throw new ConfigError(path, '', `larger than ${MAX_CONFIG_TEXT}; no configuration is that large, not read`);
     return buf.subarray(0, bytesRead).toString('utf8');
   } finally {
     await handle.close();
   }
 }
 
-export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<Validated & { text: string }> {
+export async function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Validated & { text: string }> {
   const text = await readConfigText(path);
   return { ...parseConfigText(text, path, env), text };
 }
@@ -60,6 +64,6 @@ export function logConfigSummary(config: ShimConfig): void {
   log.info(`config: processing ${extra.length} configured registries`);
   const describe = (r: Registry) =>
     `address=${r.address} domain=${displayDomain(r)} priority=${r.priority}${r.priorityDefaulted ? ' (default)' : ''}`;
-  extra.forEach((r, i) => log.info(`config: registry[${i}] ${describe(r)}`));
+  for (const [i, r] of extra.entries()) log.info(`config: registry[${i}] ${describe(r)}`);
   for (const r of config.registries.filter((r) => r.offline)) log.info(`config: offline_registry ${describe(r)}`);
 }

@@ -40,7 +40,10 @@ export function mergeConfigMap(localText: string, fields: ConfigMapFields, sourc
     if (value === undefined) return;
     const path = existingKeys(doc, keys);
     const current: unknown = doc.getIn(path, false);
-    const currentJs = current && typeof current === 'object' && 'toJSON' in current ? (current as { toJSON(): unknown }).toJSON() : current;
+    const currentJs =
+      current && typeof current === 'object' && 'toJSON' in current
+        ? (current as { toJSON(): unknown }).toJSON()
+        : current;
     if (isDeepStrictEqual(currentJs, value)) return;
     doc.setIn(path, doc.createNode(value));
     changed = true;

@@ -16,7 +16,8 @@ export interface SyncResult {
 
 function logFields(fields: ConfigMapFields, level: 'info' | 'debug'): void {
   if (fields.offlinePriority !== undefined) log[level](`configmap: synced offlinePriority=${fields.offlinePriority}`);
-  for (const r of fields.registries ?? []) log[level](`configmap: syncing registry ${redactAddress(r.address)} with priority=${r.priority ?? 0}`);
+  for (const r of fields.registries ?? [])
+    log[level](`configmap: syncing registry ${redactAddress(r.address)} with priority=${r.priority ?? 0}`);
   if (fields.registries) log[level](`configmap: merged ${fields.registries.length} registries into config`);
 }
 
@@ -24,7 +25,11 @@ function logFields(fields: ConfigMapFields, level: 'info' | 'debug'): void {
  * Merges the ConfigMap's `registries.yaml` into the file at `path`. Nothing is written when the
  * content is unparseable or the merged file would not be a valid config.
  */
-export async function syncConfigMapIntoFile(path: string, data: string, env: NodeJS.ProcessEnv = process.env): Promise<SyncResult> {
+export async function syncConfigMapIntoFile(
+  path: string,
+  data: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SyncResult> {
   let parsed: ReturnType<typeof parseConfigMapData>;
   try {
     parsed = parseConfigMapData(data);
@@ -32,7 +37,7 @@ export async function syncConfigMapIntoFile(path: string, data: string, env: Nod
     log.warn(`${(e as Error).message}; nothing written`);
     return { outcome: 'invalid' };
   }
-  parsed.warnings.forEach((w) => log.warn(w));
+  for (const w of parsed.warnings) log.warn(w);
   let local: string;
   try {
     local = await readConfigText(path, { missingAsEmpty: true });

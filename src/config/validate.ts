@@ -8,9 +8,28 @@ import { Fields, ReadContext, isObj, describe } from './fields.js';
 import { DEFAULTS, type CacheConfig, type ShimConfig } from './types.js';
 
 export const TOP_KEYS = [
-  'shim', 'cri', 'address', 'auth', 'offlinePriority', 'registries', 'force', 'debug', 'timeout', 'reloadInterval', 'cache',
-  'fallback', 'digestFallback', 'probeTimeout', 'idleTimeout', 'version', 'image', 'insecureSkipVerify', 'caFile', 'metricsAddress',
-  'hostsDir', 'registriesConf',
+  'shim',
+  'cri',
+  'address',
+  'auth',
+  'offlinePriority',
+  'registries',
+  'force',
+  'debug',
+  'timeout',
+  'reloadInterval',
+  'cache',
+  'fallback',
+  'digestFallback',
+  'probeTimeout',
+  'idleTimeout',
+  'version',
+  'image',
+  'insecureSkipVerify',
+  'caFile',
+  'metricsAddress',
+  'hostsDir',
+  'registriesConf',
 ];
 export const REGISTRY_KEYS = ['address', 'auth', 'priority', 'insecureSkipVerify', 'caFile'];
 export const CACHE_KEYS = ['imageCacheSize', 'imageCacheTTL', 'domainCacheTTL', 'statsLogInterval', 'disableStats'];
@@ -29,11 +48,18 @@ function positive(ms: number | undefined, fallback: number): number {
  * A registry address as the shim uses it; userinfo ("user:password@") is dropped with a warning,
  * as the Go shim ignores it. Undefined (after `f.bad`) when it names no registry.
  */
-export function registryAddress(f: Fields, name: string, address: string): { address: string; parsed: NonNullable<ReturnType<typeof parseRegistryAddress>> } | undefined {
+export function registryAddress(
+  f: Fields,
+  name: string,
+  address: string,
+): { address: string; parsed: NonNullable<ReturnType<typeof parseRegistryAddress>> } | undefined {
   let usable = address.trim();
   const userinfo = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/@]*@/.exec(usable);
   if (userinfo) {
-    f.warn(name, `credentials in the address (${JSON.stringify(redactAddress(address))}) are ignored; give them in "auth"`);
+    f.warn(
+      name,
+      `credentials in the address (${JSON.stringify(redactAddress(address))}) are ignored; give them in "auth"`,
+    );
     usable = usable.replace(userinfo[0], userinfo[1] ?? '');
   }
   const parsed = parseRegistryAddress(usable);
@@ -41,7 +67,13 @@ export function registryAddress(f: Fields, name: string, address: string): { add
   return { address: usable, parsed };
 }
 
-function registryFrom(f: Fields, env: NodeJS.ProcessEnv, offline: boolean, priorityKey: string, defaultPriority: number): Registry | undefined {
+function registryFrom(
+  f: Fields,
+  env: NodeJS.ProcessEnv,
+  offline: boolean,
+  priorityKey: string,
+  defaultPriority: number,
+): Registry | undefined {
   const given = f.string('address');
   if (given === undefined || given.trim() === '') {
     if (offline) return f.bad('address', 'is required');
@@ -63,10 +95,18 @@ function registryFrom(f: Fields, env: NodeJS.ProcessEnv, offline: boolean, prior
     priority: priority.value,
     priorityDefaulted: priority.defaulted,
     offline,
-    credentials: raw && { username: f.expand('auth', raw.username, env), password: f.expand('auth', raw.password, env) },
+    credentials: raw && {
+      username: f.expand('auth', raw.username, env),
+      password: f.expand('auth', raw.password, env),
+    },
     tls: { insecureSkipVerify, caFiles: caFile ? [caFile] : [] },
     schemeGiven: where.parsed.schemeGiven,
-    trust: insecureSkipVerify || caFile ? 'the shim config' : where.parsed.scheme === 'http' ? 'plain HTTP (the address says http://)' : 'the system CAs',
+    trust:
+      insecureSkipVerify || caFile
+        ? 'the shim config'
+        : where.parsed.scheme === 'http'
+          ? 'plain HTTP (the address says http://)'
+          : 'the system CAs',
   };
 }
 
@@ -99,15 +139,22 @@ function cacheFrom(f: Fields | undefined): CacheConfig {
 function metricsAddress(f: Fields): string | undefined {
   const address = f.string('metricsAddress');
   if (!address) return undefined;
-  if (!/^(?:[A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\]):\d{1,5}$/.test(address)) return f.bad('metricsAddress', `expected host:port such as "127.0.0.1:10258", got ${describe(address)}`);
+  if (!/^(?:[A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\]):\d{1,5}$/.test(address))
+    return f.bad('metricsAddress', `expected host:port such as "127.0.0.1:10258", got ${describe(address)}`);
   return address;
 }
 
-export function validateConfig(doc: unknown, source: string, env: NodeJS.ProcessEnv = process.env, readWarnings: string[] = []): Validated {
+export function validateConfig(
+  doc: unknown,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+  readWarnings: string[] = [],
+): Validated {
   const ctx = new ReadContext(source, 'strict');
-  readWarnings.forEach((w) => ctx.warn(w));
+  for (const w of readWarnings) ctx.warn(w);
   if (doc === null || doc === undefined) doc = {};
-  if (!isObj(doc)) return new Fields(ctx, {}).bad('', `expected a YAML mapping at the top level, got ${describe(doc)}`) as never;
+  if (!isObj(doc))
+    return new Fields(ctx, {}).bad('', `expected a YAML mapping at the top level, got ${describe(doc)}`) as never;
   const f = new Fields(ctx, doc);
   f.warnUnknown(TOP_KEYS);
 

@@ -45,13 +45,16 @@ function goReadingWarnings(doc: Document, source: string): string[] {
       for (const item of map.items) {
         const name = isScalar(item.key) ? String(item.key.value) : undefined;
         if (name === undefined) continue;
-        if (seen.has(name)) warnings.push(`${source}: ${keyPath([...path, map, item])}: written more than once; the last one counts`);
+        if (seen.has(name))
+          warnings.push(`${source}: ${keyPath([...path, map, item])}: written more than once; the last one counts`);
         seen.add(name);
       }
     },
     Scalar(_key, node, path) {
       if (typeof node.value === 'boolean' && node.type === 'PLAIN' && !/^(?:true|false)$/i.test(node.source ?? '')) {
-        warnings.push(`${source}: ${keyPath([...path, node])}: the YAML 1.1 boolean ${node.source} is read as ${node.value}`);
+        warnings.push(
+          `${source}: ${keyPath([...path, node])}: the YAML 1.1 boolean ${node.source} is read as ${node.value}`,
+        );
       }
     },
   });

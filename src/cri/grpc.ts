@@ -63,7 +63,10 @@ export function trailersOnly(code: number, message: string): OutgoingHttpHeaders
 function percentEncode(message: string): string {
   let out = '';
   for (const byte of Buffer.from(message, 'utf8')) {
-    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+        : String.fromCharCode(byte);
   }
   return out;
 }
@@ -93,7 +96,12 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
 }
 
 /** Larger units for longer deadlines: the value may have at most 8 digits. */
-const TIMEOUT_UNITS: [string, number][] = [['m', 1], ['S', 1000], ['M', 60_000], ['H', 3_600_000]];
+const TIMEOUT_UNITS: [string, number][] = [
+  ['m', 1],
+  ['S', 1000],
+  ['M', 60_000],
+  ['H', 3_600_000],
+];
 const MAX_TIMEOUT_VALUE = 99_999_999;
 
 /** A deadline in milliseconds as grpc-timeout, in the finest unit that fits 8 digits (rounded up). */

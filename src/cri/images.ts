@@ -16,7 +16,17 @@ import type { ByteBudget } from './limits.js';
 import { callerGone, callUnary, failCall, openUnary, replay, requestHeaders, type UnaryResult } from './relay.js';
 import { keepRequest } from './request-body.js';
 import type { RuntimeConnection } from './upstream.js';
-import { authServerAddress, FIELD, hasAuth, onlyField, requestImage, statusHasImage, withAuth, withoutField, withRequestImage } from './wire.js';
+import {
+  authServerAddress,
+  FIELD,
+  hasAuth,
+  onlyField,
+  requestImage,
+  statusHasImage,
+  withAuth,
+  withoutField,
+  withRequestImage,
+} from './wire.js';
 
 export type ImageMethod = 'PullImage' | 'ImageStatus' | 'RemoveImage';
 
@@ -84,11 +94,25 @@ function rewritableImage(body: Buffer): { message: Buffer; image: string | undef
  * Handles PullImage or RemoveImage whose request body has been read in full. `service` is
  * "runtime.v1.ImageService" or "runtime.v1alpha2.ImageService".
  */
-export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, method: 'PullImage' | 'RemoveImage', body: Buffer): Promise<number> {
+export async function handleImageCall(
+  env: ImageCallEnv,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  service: string,
+  method: 'PullImage' | 'RemoveImage',
+  body: Buffer,
+): Promise<number> {
   const settings = env.settings();
   const { message, image } = rewritableImage(body);
   // kubelet sends pulls without a deadline, and a large image takes as long as it takes: `timeout` is not for them.
-  const call = new ImageCall(stream, headers, service, body, message, method === 'PullImage' ? undefined : settings.timeoutMs);
+  const call = new ImageCall(
+    stream,
+    headers,
+    service,
+    body,
+    message,
+    method === 'PullImage' ? undefined : settings.timeoutMs,
+  );
   try {
     if (image === undefined) return done(call, await call.send(env, method));
     if (method === 'PullImage') return await pull(env, call, image, settings.fallback);
@@ -103,7 +127,13 @@ export async function handleImageCall(env: ImageCallEnv, stream: ServerHttp2Stre
  * the runtime's answer stands when it knows the name (or fails). Only otherwise is the kept
  * request read, and the rewritten name asked about.
  */
-export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, service: string, held: ByteBudget): Promise<number> {
+export async function handleImageStatus(
+  env: ImageCallEnv,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  service: string,
+  held: ByteBudget,
+): Promise<number> {
   const receivedAt = Date.now();
   const settings = env.settings();
   try {
@@ -127,7 +157,10 @@ export async function handleImageStatus(env: ImageCallEnv, stream: ServerHttp2St
 
 /** A call the runtime never answered, as the answer the caller gets for it. */
 function unavailableResult(e: unknown): UnaryResult {
-  const headers = trailersOnly(Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`) as IncomingHttpHeaders;
+  const headers = trailersOnly(
+    Status.UNAVAILABLE,
+    `runtime unavailable: ${(e as Error).message}`,
+  ) as IncomingHttpHeaders;
   return { headers, body: Buffer.alloc(0), trailers: undefined, status: Status.UNAVAILABLE };
 }
 
@@ -138,7 +171,10 @@ function unavailable(stream: ServerHttp2Stream, e: unknown): number {
 
 /** An ImageStatus answer says the runtime knows the name; an error is the runtime's to give. */
 function runtimeKnows(answer: UnaryResult): boolean {
-  return answer.status !== Status.OK || (answer.trailers !== undefined && statusHasImage(unframe(answer.body)?.message ?? Buffer.alloc(0)));
+  return (
+    answer.status !== Status.OK ||
+    (answer.trailers !== undefined && statusHasImage(unframe(answer.body)?.message ?? Buffer.alloc(0)))
+  );
 }
 
 async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
@@ -151,7 +187,10 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   // A reset answer is a failed attempt like any other: a runtime error too large to send (over
   // the 64 KiB header limit) must not end the fallback to the next registry.
   const attemptPull = (source: PullSource) => {
-    const message = source === ORIGINAL ? undefined : withPullAuth(withRequestImage(call.message, source.image), source.registry, callerRegistry);
+    const message =
+      source === ORIGINAL
+        ? undefined
+        : withPullAuth(withRequestImage(call.message, source.image), source.registry, callerRegistry);
     return call.send(env, 'PullImage', message).catch(unavailableResult);
   };
 
@@ -168,7 +207,11 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   }
   if (last) return done(call, last.result);
   const status = Status.NOT_FOUND;
-  failCall(call.stream, status, `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`);
+  failCall(
+    call.stream,
+    status,
+    `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`,
+  );
   return status;
 }
 
@@ -187,7 +230,8 @@ function callerCredentialsDomain(message: Uint8Array, imageDomain: string): stri
  * sent to another host.
  */
 function withPullAuth(message: Buffer, registry: Registry, callerRegistry: string | undefined): Buffer {
-  if (callerRegistry !== undefined && normaliseDomain(registry.domain) === normaliseDomain(callerRegistry)) return message;
+  if (callerRegistry !== undefined && normaliseDomain(registry.domain) === normaliseDomain(callerRegistry))
+    return message;
   const creds = registry.credentials;
   return creds ? withAuth(message, creds.username, creds.password) : withoutField(message, FIELD.pullAuth);
 }

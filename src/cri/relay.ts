@@ -14,7 +14,16 @@ import type { RuntimeConnection } from './upstream.js';
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 // Connection-specific headers HTTP/2 forbids, plus ones the shim recomputes.
-const DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings', 'content-length']);
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'http2-settings',
+  'content-length',
+]);
 
 /** CRI methods whose answer is a long-lived stream: no default deadline is added to them. */
 const STREAMING_METHODS = new Set(['GetContainerEvents']);
@@ -37,7 +46,8 @@ export function requestHeaders(headers: IncomingHttpHeaders, defaultTimeoutMs: n
   const out = metadataOf(headers, [':method', ':path']);
   if (out['grpc-timeout'] === undefined && defaultTimeoutMs > 0) {
     const path = String(headers[':path'] ?? '');
-    if (!STREAMING_METHODS.has(path.slice(path.lastIndexOf('/') + 1))) out['grpc-timeout'] = formatGrpcTimeout(defaultTimeoutMs);
+    if (!STREAMING_METHODS.has(path.slice(path.lastIndexOf('/') + 1)))
+      out['grpc-timeout'] = formatGrpcTimeout(defaultTimeoutMs);
   }
   return out;
 }
@@ -59,7 +69,12 @@ function openUpstream(conn: RuntimeConnection, headers: OutgoingHttpHeaders, end
 }
 
 /** Relays a call as it comes: request body streamed up, answer streamed down. */
-export function relay(conn: RuntimeConnection, stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, onDone?: (status: number) => void): void {
+export function relay(
+  conn: RuntimeConnection,
+  stream: ServerHttp2Stream,
+  headers: OutgoingHttpHeaders,
+  onDone?: (status: number) => void,
+): void {
   let up: ClientHttp2Stream;
   try {
     up = openUpstream(conn, headers, false);
@@ -89,7 +104,11 @@ export function relay(conn: RuntimeConnection, stream: ServerHttp2Stream, header
   });
   stream.on('wantTrailers', () => {
     onDone?.(grpcStatus(trailers));
-    stream.sendTrailers(trailers ? metadataOf(trailers) : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' });
+    stream.sendTrailers(
+      trailers
+        ? metadataOf(trailers)
+        : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' },
+    );
   });
   up.on('error', () => {});
   up.on('close', () => {
@@ -121,7 +140,11 @@ export interface UnaryResult {
  * intercepted call whose caller left) or a signal aborting. `answer` rejects on transport
  * failure. Throws when there is no runtime connection.
  */
-export function openUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, until: ServerHttp2Stream | AbortSignal): { up: ClientHttp2Stream; answer: Promise<UnaryResult> } {
+export function openUnary(
+  conn: RuntimeConnection,
+  headers: OutgoingHttpHeaders,
+  until: ServerHttp2Stream | AbortSignal,
+): { up: ClientHttp2Stream; answer: Promise<UnaryResult> } {
   const up = openUpstream(conn, headers, false);
   const answer = new Promise<UnaryResult>((resolve, reject) => {
     const stopWatching = onCancel(until, () => up.close(NGHTTP2_CANCEL));
@@ -146,7 +169,12 @@ export function openUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
       if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));
       if (size > MAX_FRAMED_BYTES) return reject(new Error('runtime answer larger than the message limit'));
       const status = grpcStatus(trailers ?? responseHeaders);
-      resolve({ headers: responseHeaders, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), trailers, status });
+      resolve({
+        headers: responseHeaders,
+        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+        trailers,
+        status,
+      });
     };
     // Trailers end the answer (DATA frames come before them): with nothing left unread, it is
     // complete now, a tick or two before 'end'. 'close' covers resets.
@@ -161,7 +189,12 @@ export function openUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders,
 }
 
 /** One buffered unary call to the runtime with a request already in hand (see openUnary). */
-export function callUnary(conn: RuntimeConnection, headers: OutgoingHttpHeaders, body: Buffer, until: ServerHttp2Stream | AbortSignal): Promise<UnaryResult> {
+export function callUnary(
+  conn: RuntimeConnection,
+  headers: OutgoingHttpHeaders,
+  body: Buffer,
+  until: ServerHttp2Stream | AbortSignal,
+): Promise<UnaryResult> {
   try {
     const { up, answer } = openUnary(conn, headers, until);
     up.end(body);

@@ -39,7 +39,11 @@ class Holding {
  * When a bound is passed it answers the caller itself and resolves with the gRPC status it
  * gave; rejects when the caller leaves.
  */
-export function readRequest(stream: ServerHttp2Stream, budget: ByteBudget, deadlineMs: number | undefined): Promise<Buffer | number> {
+export function readRequest(
+  stream: ServerHttp2Stream,
+  budget: ByteBudget,
+  deadlineMs: number | undefined,
+): Promise<Buffer | number> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -55,7 +59,10 @@ export function readRequest(stream: ServerHttp2Stream, budget: ByteBudget, deadl
       settle(code);
     };
     const waitMs = Math.min(deadlineMs ?? REQUEST_READ_MS, REQUEST_READ_MS);
-    const timer = setTimeout(() => refuse(Status.DEADLINE_EXCEEDED, `request message not received within ${waitMs}ms`), waitMs);
+    const timer = setTimeout(
+      () => refuse(Status.DEADLINE_EXCEEDED, `request message not received within ${waitMs}ms`),
+      waitMs,
+    );
     let declared: number | undefined;
     let nameChecked = false;
     const holding = new Holding(stream, budget);
@@ -65,25 +72,37 @@ export function readRequest(stream: ServerHttp2Stream, budget: ByteBudget, deadl
       const head = () => (chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
       if (declared === undefined && size >= 5) {
         declared = declaredLength(head());
-        if (declared !== undefined && declared > MAX_MESSAGE_BYTES) return refuse(Status.RESOURCE_EXHAUSTED, tooBig(declared));
+        if (declared !== undefined && declared > MAX_MESSAGE_BYTES)
+          return refuse(Status.RESOURCE_EXHAUSTED, tooBig(declared));
       }
       if (!nameChecked) {
         const nameLength = declaredImageLength(head());
         nameChecked = nameLength !== undefined || size > 64;
         if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) {
-          return refuse(Status.INVALID_ARGUMENT, `image reference of ${nameLength} bytes; the limit is ${MAX_REFERENCE_BYTES} (no registry accepts names that long)`);
+          return refuse(
+            Status.INVALID_ARGUMENT,
+            `image reference of ${nameLength} bytes; the limit is ${MAX_REFERENCE_BYTES} (no registry accepts names that long)`,
+          );
         }
       }
       if (!holding.cover(Math.max(size, declared === undefined ? 0 : declared + 5))) {
-        return refuse(Status.RESOURCE_EXHAUSTED, `image-cri-shim is holding ${budget.limit >> 20} MiB of requests already; try again`);
+        return refuse(
+          Status.RESOURCE_EXHAUSTED,
+          `image-cri-shim is holding ${budget.limit >> 20} MiB of requests already; try again`,
+        );
       }
       if (size > MAX_FRAMED_BYTES) return refuse(Status.RESOURCE_EXHAUSTED, tooBig(size - 5));
       if (declared !== undefined && size === declared + 5) settle(head());
     });
     stream.once('end', () => settled || settle(Buffer.concat(chunks, size)));
-    stream.on('error', (e) => settled || (clearTimeout(timer), reject(e)));
+    const fail = (e: Error) => {
+      if (settled) return;
+      clearTimeout(timer);
+      reject(e);
+    };
+    stream.on('error', fail);
     // Checked before anything is built: this runs on every call's close, almost always after the body.
-    stream.once('close', () => settled || (clearTimeout(timer), reject(new Error('closed'))));
+    stream.once('close', () => settled || fail(new Error('closed')));
   });
 }
 
@@ -112,7 +131,8 @@ export function keepRequest(stream: ServerHttp2Stream, budget: ByteBudget): () =
     // The start of the message is looked at once; later chunks only add to the count.
     const head = () => (chunks.length === 1 ? chunk : Buffer.concat(chunks, size));
     if (declared === undefined && size >= 5) declared = declaredLength(head());
-    if (size > MAX_FRAMED_BYTES || !holding.cover(Math.max(size, declared === undefined ? 0 : declared + 5))) return drop();
+    if (size > MAX_FRAMED_BYTES || !holding.cover(Math.max(size, declared === undefined ? 0 : declared + 5)))
+      return drop();
     if (!nameChecked) {
       const nameLength = declaredImageLength(head());
       nameChecked = nameLength !== undefined || size > 64;

@@ -19,11 +19,21 @@ export async function runtimeVersion(conn: RuntimeConnection, timeoutMs: number)
   const request = frame(protobuf.Writer.create().uint32(10).string('v1').finish());
   let lastError = '';
   for (const cri of ['v1', 'v1alpha2']) {
-    const headers = { ':method': 'POST', ':path': `/runtime.${cri}.RuntimeService/Version`, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${timeoutMs}m` };
+    const headers = {
+      ':method': 'POST',
+      ':path': `/runtime.${cri}.RuntimeService/Version`,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'grpc-timeout': `${timeoutMs}m`,
+    };
     const result = await callUnary(conn, headers, request, AbortSignal.timeout(timeoutMs));
     if (result.status === Status.OK) {
       const message = unframe(result.body)?.message ?? Buffer.alloc(0);
-      return { name: getString(message, 2) ?? '', version: getString(message, 3) ?? '', criVersion: getString(message, 4) ?? cri };
+      return {
+        name: getString(message, 2) ?? '',
+        version: getString(message, 3) ?? '',
+        criVersion: getString(message, 4) ?? cri,
+      };
     }
     lastError = `${cri}: ${grpcMessage(result.trailers ?? result.headers)}`;
     if (result.status !== Status.UNIMPLEMENTED) break;

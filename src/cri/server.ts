@@ -1,7 +1,12 @@
 // The shim's unix socket: an HTTP/2 (gRPC) server whose every call is relayed to the runtime,
 // except the three ImageService methods that rewrite image references.
 
-import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import http2, {
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_MAX_FRAME_SIZE } from '../h2/frames.js';
@@ -9,7 +14,13 @@ import { handOff } from '../h2/handoff.js';
 import { log } from '../log.js';
 import { parseGrpcTimeout, Status } from './grpc.js';
 import { handleImageCall, handleImageStatus, type ImageCallEnv, type ImageMethod } from './images.js';
-import { ByteBudget, MAX_ACTIVE_CALLS, MAX_CONNECTIONS, MAX_HELD_REQUEST_BYTES, MAX_STREAMS_PER_CONNECTION } from './limits.js';
+import {
+  ByteBudget,
+  MAX_ACTIVE_CALLS,
+  MAX_CONNECTIONS,
+  MAX_HELD_REQUEST_BYTES,
+  MAX_STREAMS_PER_CONNECTION,
+} from './limits.js';
 import { failCall, relay, requestHeaders } from './relay.js';
 import { readRequest } from './request-body.js';
 import { listenOnSocketFile, removeOwnSocket, type SocketFile } from './socket-file.js';
@@ -17,9 +28,7 @@ import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from './upstream.js';
 
 const INTERCEPTED = /^\/(runtime\.v1(?:alpha2)?\.ImageService)\/(PullImage|ImageStatus|RemoveImage)$/;
 
-export interface CallObserver {
-  (method: string, status: number, ms: number): void;
-}
+export type CallObserver = (method: string, status: number, ms: number) => void;
 
 /** How a connection reached the HTTP/2 server: as it came, through the authority filter, or not at all. */
 export type ConnectionOutcome = 'direct' | 'filtered' | 'refused';
@@ -80,7 +89,9 @@ export class CriServer {
         onDirect: () => observe('direct'),
         onFiltered: (original) => {
           observe('filtered');
-          log.debug(`http2: client :authority ${original === undefined ? '(none)' : JSON.stringify(original.slice(0, 128))} is not a host name node:http2 accepts; its requests are served as "localhost"`);
+          log.debug(
+            `http2: client :authority ${original === undefined ? '(none)' : JSON.stringify(original.slice(0, 128))} is not a host name node:http2 accepts; its requests are served as "localhost"`,
+          );
         },
       }),
     );
@@ -98,7 +109,10 @@ export class CriServer {
     const state = this.sessions.get(session);
     if (!state) return;
     clearTimeout(state.idle);
-    state.idle = state.calls === 0 ? setTimeout(() => this.closeIdle(session), this.options.settings().idleTimeoutMs).unref() : undefined;
+    state.idle =
+      state.calls === 0
+        ? setTimeout(() => this.closeIdle(session), this.options.settings().idleTimeoutMs).unref()
+        : undefined;
   }
 
   private closeIdle(session: ServerHttp2Session): void {
@@ -143,7 +157,11 @@ export class CriServer {
       finish(Status.CANCELLED);
     });
     if (this.active > MAX_ACTIVE_CALLS) {
-      failCall(stream, Status.RESOURCE_EXHAUSTED, `image-cri-shim has ${MAX_ACTIVE_CALLS} calls in flight already; try again`);
+      failCall(
+        stream,
+        Status.RESOURCE_EXHAUSTED,
+        `image-cri-shim has ${MAX_ACTIVE_CALLS} calls in flight already; try again`,
+      );
       return finish(Status.RESOURCE_EXHAUSTED);
     }
     const intercepted = INTERCEPTED.exec(path);

@@ -71,7 +71,8 @@ export async function removeOwnSocket(file: SocketFile): Promise<void> {
 async function refuseTakenPath(path: string): Promise<void> {
   const st = await lstat(path).catch(() => undefined);
   if (!st) return;
-  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; not replacing it (set "shim" to another path or remove it)`);
+  if (!st.isSocket())
+    throw new Error(`${path} exists and is not a socket; not replacing it (set "shim" to another path or remove it)`);
   if (await listening(path)) throw new Error(`socket already in use: ${path}`);
 }
 

@@ -77,11 +77,18 @@ export function getString(buf: Uint8Array, number: number): string | undefined {
 
 /** Just the occurrences of field `number`, bytes unchanged (a message of that one field). */
 export function onlyField(buf: Uint8Array, number: number): Buffer {
-  return Buffer.concat(fields(buf).filter((f) => f.number === number).map((f) => buf.subarray(f.start, f.end)));
+  return Buffer.concat(
+    fields(buf)
+      .filter((f) => f.number === number)
+      .map((f) => buf.subarray(f.start, f.end)),
+  );
 }
 
 function encodeField(number: number, value: Uint8Array): Uint8Array {
-  return protobuf.Writer.create().uint32((number << 3) | WIRE_LEN).bytes(value).finish();
+  return protobuf.Writer.create()
+    .uint32((number << 3) | WIRE_LEN)
+    .bytes(value)
+    .finish();
 }
 
 /**
@@ -139,7 +146,11 @@ export function authServerAddress(message: Uint8Array): string | undefined {
 
 /** The message without any occurrence of field `number`. */
 export function withoutField(buf: Uint8Array, number: number): Buffer {
-  return Buffer.concat(fields(buf).filter((f) => f.number !== number).map((f) => buf.subarray(f.start, f.end)));
+  return Buffer.concat(
+    fields(buf)
+      .filter((f) => f.number !== number)
+      .map((f) => buf.subarray(f.start, f.end)),
+  );
 }
 
 /** The request with AuthConfig {username, password} set. */

@@ -4,7 +4,16 @@
 // tables never need to agree), with a request's refused or missing `:authority` replaced.
 
 import { acceptedAuthority, SUBSTITUTE_AUTHORITY } from './authority.js';
-import { ConnectionError, ErrorCode, Flag, FrameReader, FrameType, HeaderBlockAssembler, headersFrames, type Frame } from './frames.js';
+import {
+  ConnectionError,
+  ErrorCode,
+  Flag,
+  FrameReader,
+  FrameType,
+  HeaderBlockAssembler,
+  headersFrames,
+  type Frame,
+} from './frames.js';
 import { encodeHeaderBlock, HpackDecoder, HpackError, type HeaderField } from './hpack.js';
 
 export interface FilterLimits {
@@ -58,14 +67,26 @@ export class AuthorityFilter {
     try {
       fields = this.decoder.decode(block.fragment);
     } catch (e) {
-      if (e instanceof HpackError) throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, `header block of stream ${block.streamId}: ${e.message}`);
+      if (e instanceof HpackError)
+        throw new ConnectionError(
+          ErrorCode.COMPRESSION_ERROR,
+          `header block of stream ${block.streamId}: ${e.message}`,
+        );
       throw e;
     }
     if (fields.some((f) => f.name === ':method')) {
       fields = this.withAcceptedAuthority(fields);
       this.lastStreamId = Math.max(this.lastStreamId, block.streamId);
     }
-    out.push(...headersFrames(encodeHeaderBlock(fields), block.streamId, block.endStream, block.priority, this.limits.maxFrameSize));
+    out.push(
+      ...headersFrames(
+        encodeHeaderBlock(fields),
+        block.streamId,
+        block.endStream,
+        block.priority,
+        this.limits.maxFrameSize,
+      ),
+    );
   }
 
   private withAcceptedAuthority(fields: HeaderField[]): HeaderField[] {

@@ -80,11 +80,18 @@ export class FrameReader {
     const frames: Frame[] = [];
     while (buf.length >= FRAME_HEADER_BYTES) {
       const length = buf.readUIntBE(0, 3);
-      if (length > this.maxFrameSize) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} octets (limit ${this.maxFrameSize})`);
+      if (length > this.maxFrameSize)
+        throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} octets (limit ${this.maxFrameSize})`);
       const end = FRAME_HEADER_BYTES + length;
       if (buf.length < end) break;
       const raw = buf.subarray(0, end);
-      frames.push({ type: raw[3]!, flags: raw[4]!, streamId: raw.readUInt32BE(5) & 0x7fffffff, payload: raw.subarray(FRAME_HEADER_BYTES), raw });
+      frames.push({
+        type: raw[3]!,
+        flags: raw[4]!,
+        streamId: raw.readUInt32BE(5) & 0x7fffffff,
+        payload: raw.subarray(FRAME_HEADER_BYTES),
+        raw,
+      });
       buf = buf.subarray(end);
     }
     // Copied so a kept remainder does not pin the whole chunk it came in.
@@ -152,7 +159,9 @@ export interface HeaderBlock {
  * CONTINUATION that ends its block, any other frame is a PROTOCOL_ERROR.
  */
 export class HeaderBlockAssembler {
-  private open: { streamId: number; endStream: boolean; priority: Buffer | undefined; parts: Buffer[]; size: number } | undefined;
+  private open:
+    | { streamId: number; endStream: boolean; priority: Buffer | undefined; parts: Buffer[]; size: number }
+    | undefined;
 
   constructor(private readonly maxBlockBytes: number) {}
 
@@ -164,16 +173,26 @@ export class HeaderBlockAssembler {
   /** Checks that `frame` may come now; returns the block it completes, if any. */
   accept(frame: Frame): HeaderBlock | undefined {
     if (this.open && (frame.type !== FrameType.CONTINUATION || frame.streamId !== this.open.streamId)) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `frame type ${frame.type} inside the header block of stream ${this.open.streamId}`);
+      throw new ConnectionError(
+        ErrorCode.PROTOCOL_ERROR,
+        `frame type ${frame.type} inside the header block of stream ${this.open.streamId}`,
+      );
     }
     if (frame.type === FrameType.HEADERS) {
       if (frame.streamId === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
       const { priority, fragment } = headersPayload(frame);
-      this.open = { streamId: frame.streamId, endStream: (frame.flags & Flag.END_STREAM) !== 0, priority, parts: [], size: 0 };
+      this.open = {
+        streamId: frame.streamId,
+        endStream: (frame.flags & Flag.END_STREAM) !== 0,
+        priority,
+        parts: [],
+        size: 0,
+      };
       return this.append(fragment, frame.flags);
     }
     if (frame.type === FrameType.CONTINUATION) {
-      if (!this.open) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${frame.streamId} without HEADERS`);
+      if (!this.open)
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${frame.streamId} without HEADERS`);
       return this.append(frame.payload, frame.flags);
     }
     return undefined;
@@ -182,7 +201,8 @@ export class HeaderBlockAssembler {
   private append(fragment: Buffer, flags: number): HeaderBlock | undefined {
     const open = this.open!;
     open.size += fragment.length;
-    if (open.size > this.maxBlockBytes) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `header block over ${this.maxBlockBytes} octets`);
+    if (open.size > this.maxBlockBytes)
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `header block over ${this.maxBlockBytes} octets`);
     open.parts.push(fragment);
     if ((flags & Flag.END_HEADERS) === 0) return undefined;
     this.open = undefined;
@@ -210,7 +230,13 @@ function headersPayload(frame: Frame): { priority: Buffer | undefined; fragment:
 }
 
 /** HEADERS (and CONTINUATION frames when the block exceeds `maxFrameSize`) carrying `block`. */
-export function headersFrames(block: Buffer, streamId: number, endStream: boolean, priority: Buffer | undefined, maxFrameSize: number): Buffer[] {
+export function headersFrames(
+  block: Buffer,
+  streamId: number,
+  endStream: boolean,
+  priority: Buffer | undefined,
+  maxFrameSize: number,
+): Buffer[] {
   const out: Buffer[] = [];
   const first = priority ? maxFrameSize - priority.length : maxFrameSize;
   let pos = Math.min(block.length, first);
@@ -221,7 +247,10 @@ export function headersFrames(block: Buffer, streamId: number, endStream: boolea
   out.push(block.subarray(0, pos));
   while (pos < block.length) {
     const end = Math.min(block.length, pos + maxFrameSize);
-    out.push(frameHeader(end - pos, FrameType.CONTINUATION, end === block.length ? Flag.END_HEADERS : 0, streamId), block.subarray(pos, end));
+    out.push(
+      frameHeader(end - pos, FrameType.CONTINUATION, end === block.length ? Flag.END_HEADERS : 0, streamId),
+      block.subarray(pos, end),
+    );
     pos = end;
   }
   return out;

@@ -25,7 +25,7 @@ import {
   HeaderBlockAssembler,
   type Frame,
 } from './frames.js';
-import { HpackDecoder, HpackError } from './hpack.js';
+import { HpackDecoder, HpackError, type HeaderField } from './hpack.js';
 
 export interface HandoffOptions extends FilterLimits {
   /** How long a client may take to acknowledge the front's SETTINGS (RFC 9113 §6.5.3). */
@@ -41,7 +41,13 @@ export interface HandoffOptions extends FilterLimits {
 }
 
 /** Frames a client may send before its first request without waiting for an answer. */
-const QUIET_FRAMES = new Set<number>([FrameType.SETTINGS, FrameType.WINDOW_UPDATE, FrameType.PRIORITY, FrameType.HEADERS, FrameType.CONTINUATION]);
+const QUIET_FRAMES = new Set<number>([
+  FrameType.SETTINGS,
+  FrameType.WINDOW_UPDATE,
+  FrameType.PRIORITY,
+  FrameType.HEADERS,
+  FrameType.CONTINUATION,
+]);
 
 /** Bytes read ahead of the decision before the connection is simply filtered. */
 const MAX_READ_AHEAD = 256 * 1024;
@@ -102,7 +108,10 @@ class ConnectionStart {
         if (this.head.length < CLIENT_PREFACE.length) return;
         this.prefaceDone = true;
         this.socket.write(EMPTY_SETTINGS);
-        this.timer = setTimeout(() => this.fail(new ConnectionError(ErrorCode.SETTINGS_TIMEOUT, 'no SETTINGS ACK')), this.options.settingsTimeoutMs);
+        this.timer = setTimeout(
+          () => this.fail(new ConnectionError(ErrorCode.SETTINGS_TIMEOUT, 'no SETTINGS ACK')),
+          this.options.settingsTimeoutMs,
+        );
         this.timer.unref();
         chunk = this.head.subarray(CLIENT_PREFACE.length);
         this.head = Buffer.alloc(0);
@@ -162,7 +171,8 @@ class ConnectionStart {
     this.stopReading();
     const filter = new AuthorityFilter(this.options, this.options.onFiltered, !this.acked);
     const readAhead = Buffer.concat([...this.kept, ...rest]);
-    const refuse = (e: ConnectionError, atFrameBoundary: boolean) => this.refuse(e, filter.lastStreamId, atFrameBoundary);
+    const refuse = (e: ConnectionError, atFrameBoundary: boolean) =>
+      this.refuse(e, filter.lastStreamId, atFrameBoundary);
     this.server.emit('connection', new FilteredConnection(this.socket, filter, refuse, CLIENT_PREFACE, readAhead));
   }
 
@@ -186,7 +196,7 @@ class ConnectionStart {
 
 /** Whether node:http2 would accept the `:authority` of a connection's first header block. */
 function firstAuthorityAccepted(fragment: Buffer, limits: FilterLimits): boolean {
-  let fields;
+  let fields: HeaderField[];
   try {
     fields = new HpackDecoder(limits.headerTableSize, limits.maxHeaderListSize).decode(fragment);
   } catch (e) {

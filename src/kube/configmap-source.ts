@@ -5,8 +5,13 @@
 // that is one long-lived request per watch timeout (about 1–2 an hour) instead of a GET per
 // reload interval.
 
-import { CoreV1Api, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { log } from '../log.js';
+import { KubeApiError, type KubeClient } from './api-client.js';
+
+interface ConfigMap {
+  metadata?: { name?: string; resourceVersion?: string };
+  data?: Record<string, string>;
+}
 
 export interface ConfigMapSourceOptions {
   readonly namespace: string;
@@ -28,17 +33,13 @@ const MIN_HEALTHY_WATCH_MS = 1000;
 
 class Gone extends Error {}
 
-/** The HTTP status of a failed API call (client-node's ApiException, or a watch error). */
 function httpStatus(e: unknown): number | undefined {
-  const err = e as { code?: unknown; statusCode?: unknown };
-  return typeof err.code === 'number' ? err.code : typeof err.statusCode === 'number' ? err.statusCode : undefined;
+  return e instanceof KubeApiError ? e.status : undefined;
 }
 
 export class ConfigMapSource {
   /** API requests made (LIST + WATCH), for the steady-state figure. */
   requests = 0;
-  private readonly api: CoreV1Api;
-  private readonly watcher: Watch;
   private resourceVersion: string | undefined;
   private last: string | undefined | null = null; // null: nothing delivered yet
   private stopped = false;
@@ -51,12 +52,13 @@ export class ConfigMapSource {
    */
   private getOnly = false;
 
+  private readonly base: string;
+
   constructor(
-    kc: KubeConfig,
+    private readonly client: KubeClient,
     private readonly options: ConfigMapSourceOptions,
   ) {
-    this.api = kc.makeApiClient(CoreV1Api);
-    this.watcher = new Watch(kc);
+    this.base = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}/configmaps`;
   }
 
   /** True while a watch is established. */
@@ -70,9 +72,14 @@ export class ConfigMapSource {
    */
   async current(): Promise<string | undefined> {
     if (this.getOnly) return this.get();
-    let result;
+    let result: { metadata?: { resourceVersion?: string }; items?: ConfigMap[] };
     try {
-      result = await this.bounded(this.api.listNamespacedConfigMap({ namespace: this.options.namespace, fieldSelector: `metadata.name=${this.options.name}` }));
+      result = await this.bounded((signal) =>
+        this.client.get(
+          `${this.base}?fieldSelector=${encodeURIComponent(`metadata.name=${this.options.name}`)}`,
+          signal,
+        ),
+      );
     } catch (e) {
       if (httpStatus(e) !== 403) throw e;
       const data = await this.get();
@@ -83,12 +90,16 @@ export class ConfigMapSource {
       return data;
     }
     this.resourceVersion = result.metadata?.resourceVersion;
-    return this.dataOf(result.items.find((cm) => cm.metadata?.name === this.options.name));
+    return this.dataOf((result.items ?? []).find((cm) => cm.metadata?.name === this.options.name));
   }
 
   private async get(): Promise<string | undefined> {
     try {
-      return this.dataOf(await this.bounded(this.api.readNamespacedConfigMap({ namespace: this.options.namespace, name: this.options.name })));
+      return this.dataOf(
+        await this.bounded((signal) =>
+          this.client.get<ConfigMap>(`${this.base}/${encodeURIComponent(this.options.name)}`, signal),
+        ),
+      );
     } catch (e) {
       if (httpStatus(e) === 404) return undefined;
       throw e;
@@ -96,16 +107,16 @@ export class ConfigMapSource {
   }
 
   /** One API request, counted, bounded by listTimeoutMs. */
-  private async bounded<T>(request: Promise<T>): Promise<T> {
+  private async bounded<T>(request: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.requests++;
     const timeout = this.options.listTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      request,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from the API server within ${timeout}ms`)), timeout);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    const signal = AbortSignal.timeout(timeout);
+    try {
+      return await request(signal);
+    } catch (e) {
+      if (signal.aborted) throw new Error(`no answer from the API server within ${timeout}ms`);
+      throw e;
+    }
   }
 
   /** Records content already applied (at start-up), so it is not delivered twice. */
@@ -137,7 +148,9 @@ export class ConfigMapSource {
         }
         failures++;
         const delay = Math.min(this.options.pollIntervalMs(), INITIAL_BACKOFF_MS * 2 ** (failures - 1));
-        log.debug(`configmap: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); retrying in ${delay}ms`);
+        log.debug(
+          `configmap: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); retrying in ${delay}ms`,
+        );
         // After a failure, list again: the watch may have missed changes while it was down.
         this.resourceVersion = undefined;
         await this.pause(delay);
@@ -161,7 +174,7 @@ export class ConfigMapSource {
     });
   }
 
-  private dataOf(cm: V1ConfigMap | undefined): string | undefined {
+  private dataOf(cm: ConfigMap | undefined): string | undefined {
     return cm?.data?.[this.options.key];
   }
 
@@ -172,46 +185,46 @@ export class ConfigMapSource {
   }
 
   /** One watch request; resolves with the number of events when it ends normally. */
-  private watchOnce(resourceVersion: string): Promise<number> {
-    const path = `/api/v1/namespaces/${this.options.namespace}/configmaps`;
+  private async watchOnce(resourceVersion: string): Promise<number> {
     const timeoutSeconds = this.options.watchTimeoutSeconds?.() ?? 1800 + Math.floor(Math.random() * 1200);
-    this.requests++;
-    return new Promise((resolve, reject) => {
-      let events = 0;
-      let gone = false;
-      let chain = Promise.resolve();
-      let ended = false;
-      const onEvent = (type: string, obj: V1ConfigMap & { code?: number }) => {
-        events++;
-        if (type === 'ERROR') {
-          if (obj.code === 410) gone = true;
-          this.abort?.abort();
-          return;
-        }
-        const rv = obj.metadata?.resourceVersion;
-        if (rv) this.resourceVersion = rv;
-        if (type === 'BOOKMARK' || obj.metadata?.name !== this.options.name) return;
-        const data = type === 'DELETED' ? undefined : this.dataOf(obj);
-        chain = chain.then(() => this.deliver(data)).catch((e: Error) => log.error(`configmap: applying change failed: ${e.message}`));
-      };
-      const done = (err: unknown) => {
-        ended = true;
-        this.watching = false;
-        void chain.then(() => {
-          const status = (err as { statusCode?: number } | null)?.statusCode;
-          if (gone || status === 410) reject(new Gone());
-          else if (err && !this.stopped && (err as Error).name !== 'AbortError') reject(err as Error);
-          else resolve(events);
-        });
-      };
-      this.watcher
-        .watch(path, { fieldSelector: `metadata.name=${this.options.name}`, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, onEvent, done)
-        .then((controller) => {
-          // Resolved once the server answered 200: the watch is established.
-          this.abort = controller;
-          if (!ended) this.watching = true;
-          if (this.stopped) controller.abort();
-        }, reject);
+    const query = new URLSearchParams({
+      watch: 'true',
+      fieldSelector: `metadata.name=${this.options.name}`,
+      resourceVersion,
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(timeoutSeconds),
     });
+    this.requests++;
+    const abort = new AbortController();
+    this.abort = abort;
+    let events = 0;
+    let gone = false;
+    let chain = Promise.resolve();
+    const onEvent = (type: string, obj: ConfigMap & { code?: number }) => {
+      events++;
+      if (type === 'ERROR') {
+        if (obj.code === 410) gone = true;
+        abort.abort();
+        return;
+      }
+      const rv = obj.metadata?.resourceVersion;
+      if (rv) this.resourceVersion = rv;
+      if (type === 'BOOKMARK' || obj.metadata?.name !== this.options.name) return;
+      const data = type === 'DELETED' ? undefined : this.dataOf(obj);
+      chain = chain
+        .then(() => this.deliver(data))
+        .catch((e: Error) => log.error(`configmap: applying change failed: ${e.message}`));
+    };
+    try {
+      await this.client.watch(`${this.base}?${query}`, onEvent, abort.signal, () => (this.watching = !this.stopped));
+    } catch (e) {
+      if (httpStatus(e) === 410) gone = true;
+      else if (!gone && !this.stopped && !abort.signal.aborted) throw e;
+    } finally {
+      this.watching = false;
+      await chain;
+    }
+    if (gone) throw new Gone();
+    return events;
   }
 }

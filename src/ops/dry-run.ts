@@ -2,12 +2,19 @@
 // table. Read-only: nothing is written, no socket is opened for listening.
 
 import { existsSync } from 'node:fs';
-import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CONFIGMAP_SOURCE, parseConfigMapData } from '../config/configmap.js';
+import {
+  CONFIGMAP_KEY,
+  CONFIGMAP_NAME,
+  CONFIGMAP_NAMESPACE,
+  CONFIGMAP_SOURCE,
+  parseConfigMapData,
+} from '../config/configmap.js';
 import { loadConfigFile } from '../config/load.js';
 import { detectRuntimeSocket } from '../cri/runtime-socket.js';
 import { runtimeVersion } from '../cri/runtime-info.js';
 import { RuntimeConnection } from '../cri/upstream.js';
-import { discoverCluster } from '../kube/cluster.js';
+import type { KubeClient } from '../kube/api-client.js';
+import { connectCluster, findCluster, type ClusterCredentials } from '../kube/cluster.js';
 import { ConfigMapSource } from '../kube/configmap-source.js';
 import { join } from 'node:path';
 import { RegistryClient } from '../registry/client.js';
@@ -19,12 +26,19 @@ type Row = [check: string, result: 'ok' | 'FAIL' | 'skip', detail: string];
 
 const CHECK_TIMEOUT_MS = 5000;
 
-export async function dryRun(configPath: string, env: NodeJS.ProcessEnv = process.env): Promise<{ text: string; ok: boolean }> {
+export async function dryRun(
+  configPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ text: string; ok: boolean }> {
   const rows: Row[] = [];
   let loaded: Awaited<ReturnType<typeof loadConfigFile>>;
   try {
     loaded = await loadConfigFile(configPath, env);
-    rows.push([`config ${configPath}`, 'ok', `${loaded.config.registries.length} registries${loaded.warnings.length ? `; warnings: ${loaded.warnings.join('; ')}` : ''}`]);
+    rows.push([
+      `config ${configPath}`,
+      'ok',
+      `${loaded.config.registries.length} registries${loaded.warnings.length ? `; warnings: ${loaded.warnings.join('; ')}` : ''}`,
+    ]);
   } catch (e) {
     rows.push([`config ${configPath}`, 'FAIL', (e as Error).message]);
     return report(rows);
@@ -58,20 +72,46 @@ export async function dryRun(configPath: string, env: NodeJS.ProcessEnv = proces
     const o = await client.check(r, CHECK_TIMEOUT_MS);
     const ms = `${Math.round(o.ms)} ms`;
     const trust = `${r.apiOrigin}, trust from ${r.trust}`;
-    if (o.status === 'found') return [name, 'ok', `${ms}, ${r.credentials ? 'credentials accepted' : 'anonymous access'}${r.apiOrigin.startsWith('https') ? (r.tls.insecureSkipVerify ? ', TLS not verified' : ', TLS verified') : ''}; ${trust}`];
-    if (o.status === 'unauthorized') return [name, 'FAIL', `${ms}, ${r.credentials ? 'credentials rejected' : 'credentials required'} (${o.detail}); ${trust}`];
-    const tlsHint = /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust === 'the system CAs' ? `; the runtime has no settings for it either: add ${join(config.hostsDir, r.domain, 'hosts.toml')} with its ca (containerd), or caFile in the shim config` : '';
+    if (o.status === 'found')
+      return [
+        name,
+        'ok',
+        `${ms}, ${r.credentials ? 'credentials accepted' : 'anonymous access'}${r.apiOrigin.startsWith('https') ? (r.tls.insecureSkipVerify ? ', TLS not verified' : ', TLS verified') : ''}; ${trust}`,
+      ];
+    if (o.status === 'unauthorized')
+      return [
+        name,
+        'FAIL',
+        `${ms}, ${r.credentials ? 'credentials rejected' : 'credentials required'} (${o.detail}); ${trust}`,
+      ];
+    const tlsHint =
+      /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust === 'the system CAs'
+        ? `; the runtime has no settings for it either: add ${join(config.hostsDir, r.domain, 'hosts.toml')} with its ca (containerd), or caFile in the shim config`
+        : '';
     return [name, 'FAIL', `${o.status.replace('_', ' ')}: ${o.detail}; ${trust}${tlsHint}`];
   });
 
   const kubeChecks = async (): Promise<Row[]> => {
-    let cluster: ReturnType<typeof discoverCluster>;
+    let cluster: ClusterCredentials;
     try {
-      cluster = discoverCluster(env);
+      cluster = findCluster(env);
     } catch (e) {
       return [['kubernetes API', 'skip', `${(e as Error).message}; the local file alone is used`]];
     }
-    const source = new ConfigMapSource(cluster.kc, { namespace: CONFIGMAP_NAMESPACE, name: CONFIGMAP_NAME, key: CONFIGMAP_KEY, pollIntervalMs: () => 0, onChange: async () => {}, listTimeoutMs: CHECK_TIMEOUT_MS });
+    let client: KubeClient;
+    try {
+      client = await connectCluster(cluster, env);
+    } catch (e) {
+      return [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]];
+    }
+    const source = new ConfigMapSource(client, {
+      namespace: CONFIGMAP_NAMESPACE,
+      name: CONFIGMAP_NAME,
+      key: CONFIGMAP_KEY,
+      pollIntervalMs: () => 0,
+      onChange: async () => {},
+      listTimeoutMs: CHECK_TIMEOUT_MS,
+    });
     let data: string | undefined;
     try {
       data = await source.current();
@@ -79,7 +119,8 @@ export async function dryRun(configPath: string, env: NodeJS.ProcessEnv = proces
       return [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]];
     }
     const api: Row = ['kubernetes API', 'ok', cluster.source];
-    if (data === undefined) return [api, [CONFIGMAP_SOURCE, 'ok', `not present (or no ${CONFIGMAP_KEY} key): the local file alone is used`]];
+    if (data === undefined)
+      return [api, [CONFIGMAP_SOURCE, 'ok', `not present (or no ${CONFIGMAP_KEY} key): the local file alone is used`]];
     try {
       const { fields, warnings } = parseConfigMapData(data);
       const what = `present, parses${fields.registries ? ` (${fields.registries.length} registries)` : ''}`;
@@ -97,5 +138,8 @@ export async function dryRun(configPath: string, env: NodeJS.ProcessEnv = proces
 
 function report(rows: Row[]): { text: string; ok: boolean } {
   const ok = rows.every((r) => r[1] !== 'FAIL');
-  return { text: table(['CHECK', 'RESULT', 'DETAIL'], rows) + (ok ? '\nall checks passed\n' : '\nsome checks failed\n'), ok };
+  return {
+    text: table(['CHECK', 'RESULT', 'DETAIL'], rows) + (ok ? '\nall checks passed\n' : '\nsome checks failed\n'),
+    ok,
+  };
 }

@@ -10,7 +10,14 @@ import { pullPlanImages } from '../rewrite/pull-plan.js';
 import { table } from './table.js';
 
 function describeOutcome(o: ProbeOutcome): string {
-  const label = { found: 'found', not_found: 'not found', unauthorized: 'unauthorised', unreachable: 'unreachable', timeout: 'timeout', bad_response: 'bad response' }[o.status];
+  const label = {
+    found: 'found',
+    not_found: 'not found',
+    unauthorized: 'unauthorised',
+    unreachable: 'unreachable',
+    timeout: 'timeout',
+    bad_response: 'bad response',
+  }[o.status];
   return `${label} (${o.detail}, ${Math.round(o.ms)} ms)`;
 }
 
@@ -21,7 +28,7 @@ export async function resolveReport(config: ShimConfig, image: string): Promise<
     const decision = await new RewriteEngine(client, config).decide(image, 'resolve');
     let text = `image:       ${image}\n`;
     if (!decision.ref) {
-      return { text: text + `not rewritten: ${decision.reason}; the runtime gets it unchanged\n`, rewritten: false };
+      return { text: `${text}not rewritten: ${decision.reason}; the runtime gets it unchanged\n`, rewritten: false };
     }
     text += `normalised:  ${referenceString(decision.ref)}\n\n`;
     const outcomes = await Promise.all(decision.attempts.map((a) => a.outcome));
@@ -32,13 +39,16 @@ export async function resolveReport(config: ShimConfig, image: string): Promise<
       a.candidate.image,
       describeOutcome(outcomes[i]!) + (i === decision.winner ? '  <- winner' : ''),
     ]);
-    text += table(['#', 'REGISTRY', 'PRIORITY', 'CANDIDATE', 'PROBE'], rows) + '\n';
+    text += `${table(['#', 'REGISTRY', 'PRIORITY', 'CANDIDATE', 'PROBE'], rows)}\n`;
     const winner = winnerOf(decision);
     if (winner) {
-      const skipped = decision.attempts.slice(0, decision.winner).map((a, i) => `${registryLabel(a.candidate.registry)}: ${outcomes[i]!.status.replace('_', ' ')}`);
+      const skipped = decision.attempts
+        .slice(0, decision.winner)
+        .map((a, i) => `${registryLabel(a.candidate.registry)}: ${outcomes[i]!.status.replace('_', ' ')}`);
       text += `result:      ${winner.image}\n`;
       text += `why:         highest-priority registry that has the image${skipped.length ? `; above it: ${skipped.join(', ')}` : ''}\n`;
-      if (decision.transient) text += 'note:        a higher-priority registry could not be asked; this decision is cached for at most 30s\n';
+      if (decision.transient)
+        text += 'note:        a higher-priority registry could not be asked; this decision is cached for at most 30s\n';
     } else {
       text += `result:      ${image} (unchanged)\n`;
       text += `why:         ${decision.reason}${config.fallback ? '' : '; fallback is off'}\n`;

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { RegistryErrorKind } from '../errors.js';
 import { parseChallenges } from './challenge.js';
 import { RegistryGate } from './gate.js';
@@ -69,7 +69,11 @@ const DEFAULT_TOKEN_TTL_MS = 60_000;
 
 export class RegistryClient {
   private readonly agents = new Map<string, Agent>();
-  private readonly tokens = new LRUCache<string, CachedToken>({ max: 4096, maxSize: TOKEN_CACHE_BYTES, sizeCalculation: (t, key) => t.token.length + key.length });
+  private readonly tokens = new LRUCache<string, CachedToken>({
+    max: 4096,
+    maxSize: TOKEN_CACHE_BYTES,
+    sizeCalculation: (t, key) => t.token.length + key.length,
+  });
   /** What each registry asked for last time, so later probes send credentials up front. */
   private readonly authMemo = new Map<string, Memo>();
   /** Per registry API origin: how many probes may be in flight, and whether it is answering. */
@@ -89,7 +93,13 @@ export class RegistryClient {
    * bounded by `timeoutMs` including any token exchange.
    */
   async probe(registry: Registry, path: string, reference: string, timeoutMs: number): Promise<ProbeOutcome> {
-    const outcome = await this.ask(registry, `/v2/${path}/manifests/${reference}`, `repository:${path}:pull`, timeoutMs, true);
+    const outcome = await this.ask(
+      registry,
+      `/v2/${path}/manifests/${reference}`,
+      `repository:${path}:pull`,
+      timeoutMs,
+      true,
+    );
     this.options.onProbe?.(registry, outcome);
     return outcome;
   }
@@ -108,7 +118,13 @@ export class RegistryClient {
    * including any token exchange. With `manifest`, a 2xx counts only as a complete answer
    * served with a manifest media type (a web page answering 200 to everything has no image).
    */
-  private async ask(registry: Registry, url: string, scope: string | undefined, timeoutMs: number, manifest: boolean): Promise<ProbeOutcome> {
+  private async ask(
+    registry: Registry,
+    url: string,
+    scope: string | undefined,
+    timeoutMs: number,
+    manifest: boolean,
+  ): Promise<ProbeOutcome> {
     const started = performance.now();
     const done = (status: ProbeStatus, detail: string): ProbeOutcome => ({
       status,
@@ -126,7 +142,8 @@ export class RegistryClient {
     try {
       const { status, contentType } = await this.authorisedStatus(registry, url, scope, signal);
       if (status >= 200 && status < 300) {
-        if (manifest && !MANIFEST_ANSWER_TYPES.has(contentType)) return done('bad_response', `HTTP ${status} as ${JSON.stringify(contentType.slice(0, 64))}, not a manifest`);
+        if (manifest && !MANIFEST_ANSWER_TYPES.has(contentType))
+          return done('bad_response', `HTTP ${status} as ${JSON.stringify(contentType.slice(0, 64))}, not a manifest`);
         return done('found', `HTTP ${status}`);
       }
       if (status === 404) return done('not_found', 'HTTP 404');
@@ -165,7 +182,12 @@ export class RegistryClient {
     return n;
   }
 
-  private async authorisedStatus(registry: Registry, url: string, scope: string | undefined, signal: AbortSignal): Promise<Answer> {
+  private async authorisedStatus(
+    registry: Registry,
+    url: string,
+    scope: string | undefined,
+    signal: AbortSignal,
+  ): Promise<Answer> {
     let auth = this.knownAuthorization(registry, scope);
     let res = await this.send(registry, url, auth, signal);
     if (res.status !== 401) return res;
@@ -177,7 +199,12 @@ export class RegistryClient {
   }
 
   /** One request; a 2xx answer to GET is read to its end (bounded), so a half-sent one does not count. */
-  private async send(registry: Registry, url: string, authorization: string | undefined, signal: AbortSignal): Promise<Answer> {
+  private async send(
+    registry: Registry,
+    url: string,
+    authorization: string | undefined,
+    signal: AbortSignal,
+  ): Promise<Answer> {
     const headers: Record<string, string> = { accept: MANIFEST_ACCEPT };
     if (authorization) headers.authorization = authorization;
     let method: 'HEAD' | 'GET' = this.headRefused.has(registry.apiOrigin) ? 'GET' : 'HEAD';
@@ -213,7 +240,12 @@ export class RegistryClient {
   }
 
   /** Turns a 401 challenge into an Authorization header, or undefined when it can't be met. */
-  private async answerChallenge(registry: Registry, header: string, scope: string | undefined, signal: AbortSignal): Promise<string | undefined> {
+  private async answerChallenge(
+    registry: Registry,
+    header: string,
+    scope: string | undefined,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
     const challenges = parseChallenges(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
     if (bearer) {
@@ -226,11 +258,18 @@ export class RegistryClient {
       this.authMemo.set(registry.apiOrigin, { scheme: 'basic' });
       return basic(registry.credentials);
     }
-    if (challenges.length === 0 && header !== '') throw new ProbeFailure('bad_response', 'malformed WWW-Authenticate challenge');
+    if (challenges.length === 0 && header !== '')
+      throw new ProbeFailure('bad_response', 'malformed WWW-Authenticate challenge');
     return undefined;
   }
 
-  private async fetchToken(registry: Registry, realm: string, service: string | undefined, scope: string | undefined, signal: AbortSignal): Promise<string> {
+  private async fetchToken(
+    registry: Registry,
+    realm: string,
+    service: string | undefined,
+    scope: string | undefined,
+    signal: AbortSignal,
+  ): Promise<string> {
     const key = tokenKey(registry, realm, service, scope);
     const cached = this.tokens.get(key);
     if (cached) return cached.token;
@@ -255,7 +294,10 @@ export class RegistryClient {
     if (res.statusCode < 200 || res.statusCode >= 300) {
       await res.body.dump();
       const refused = res.statusCode === 401 || res.statusCode === 403;
-      throw new ProbeFailure(refused ? 'unauthorized' : 'bad_response', `token endpoint answered HTTP ${res.statusCode}`);
+      throw new ProbeFailure(
+        refused ? 'unauthorized' : 'bad_response',
+        `token endpoint answered HTTP ${res.statusCode}`,
+      );
     }
     const text = await readBounded(res.body, MAX_TOKEN_ANSWER_BYTES, 'token answer');
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
@@ -264,10 +306,13 @@ export class RegistryClient {
     } catch {
       throw new ProbeFailure('bad_response', 'token endpoint answered with invalid JSON');
     }
-    if (typeof body !== 'object' || body === null) throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
-    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+    if (typeof body !== 'object' || body === null)
+      throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
+    const token =
+      typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
     if (!token) throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
-    const lifetimeMs = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : DEFAULT_TOKEN_TTL_MS;
+    const lifetimeMs =
+      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : DEFAULT_TOKEN_TTL_MS;
     // Expire a little early so a token is never used as it runs out.
     this.tokens.set(key, { token }, { ttl: Math.max(MIN_TOKEN_TTL_MS, lifetimeMs * 0.9) });
     return token;
@@ -281,7 +326,9 @@ export class RegistryClient {
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
-    return this.agentFor(registry).request({ origin, path, method, headers: { 'user-agent': USER_AGENT, ...headers }, signal });
+    return this.agentFor(registry).then((agent) =>
+      agent.request({ origin, path, method, headers: { 'user-agent': USER_AGENT, ...headers }, signal }),
+    );
   }
 
   private gateFor(registry: Registry): RegistryGate {
@@ -293,11 +340,16 @@ export class RegistryClient {
     return gate;
   }
 
-  private agentFor(registry: Registry): Agent {
+  /** undici is loaded with the first probe, not at start-up (it takes a good part of the start). */
+  private async agentFor(registry: Registry): Promise<Agent> {
     const key = `${registry.tls.insecureSkipVerify}|${registry.tls.caFiles.join('|')}`;
     let agent = this.agents.get(key);
     if (!agent) {
       const ca = registry.tls.caFiles.length ? registry.tls.caFiles.map((f) => readFileSync(f)) : undefined;
+      const { Agent } = await import('undici');
+      // Another probe may have made it while undici loaded.
+      const made = this.agents.get(key);
+      if (made) return made;
       agent = new Agent({
         connections: this.connections,
         keepAliveTimeout: 30_000,

@@ -8,7 +8,8 @@ export const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
+const DOMAIN =
+  /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
 const IMAGE_ID = /^(?:sha256:)?[0-9a-f]{64}$/;
@@ -23,9 +24,7 @@ export interface ImageReference {
   readonly digest: string | undefined;
 }
 
-export type ParseResult =
-  | { ok: true; ref: ImageReference }
-  | { ok: false; reason: string };
+export type ParseResult = { ok: true; ref: ImageReference } | { ok: false; reason: string };
 
 /** True for image IDs ("sha256:<hex>" or 64 hex), which name no registry. */
 export function isImageId(text: string): boolean {
@@ -83,7 +82,12 @@ export function manifestReference(ref: ImageReference): string {
   return ref.digest ?? ref.tag ?? 'latest';
 }
 
-export function formatReference(domain: string, path: string, tag: string | undefined, digest: string | undefined): string {
+export function formatReference(
+  domain: string,
+  path: string,
+  tag: string | undefined,
+  digest: string | undefined,
+): string {
   return `${domain}/${path}${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
 }
 

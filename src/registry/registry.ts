@@ -71,7 +71,10 @@ export function parseRegistryAddress(address: string): ParsedAddress | undefined
 
 /** An address as it may be printed: userinfo ("user:password@") masked, whatever else it holds. */
 export function redactAddress(address: string): string {
-  return address.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/@]*@/, (_, scheme: string | undefined) => `${scheme ?? ''}***@`);
+  return address.replace(
+    /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/@]*@/,
+    (_, scheme: string | undefined) => `${scheme ?? ''}***@`,
+  );
 }
 
 /** The host the registry API is served from: Docker Hub's API lives on registry-1.docker.io. */

@@ -14,10 +14,7 @@
 // as the runtime does, so a registry the runtime trusts is trusted, and no other.
 
 import { readFileSync, statSync } from 'node:fs';
-import https from 'node:https';
-import http from 'node:http';
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import { apiOrigin, type Registry } from './registry.js';
 
 export interface TrustSources {
@@ -37,25 +34,29 @@ interface RuntimeSettings {
 /** Small files only: a settings file of the runtime is a few lines. */
 const MAX_SETTINGS_BYTES = 256 * 1024;
 
-function readToml(path: string): Record<string, unknown> | undefined {
+async function readToml(path: string): Promise<Record<string, unknown> | undefined> {
   try {
     const st = statSync(path);
     if (!st.isFile() || st.size > MAX_SETTINGS_BYTES) return undefined;
-    return parseToml(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    // Loaded only when a settings file exists: most nodes have none for most registries.
+    const { parse } = await import('smol-toml');
+    return parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } catch {
-    return undefined; // missing or unreadable: the runtime has no settings here either
+    return undefined; // missing, unreadable or not TOML: the runtime has no usable settings here either
   }
 }
 
-const strings = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const strings = (v: unknown): string[] =>
+  typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 
 /** containerd's hosts.toml for `host` (host[:port], as its directory is named). */
-function containerdSettings(host: string, hostsDir: string): RuntimeSettings | undefined {
+async function containerdSettings(host: string, hostsDir: string): Promise<RuntimeSettings | undefined> {
   const path = join(hostsDir, host, 'hosts.toml');
-  const toml = readToml(path);
+  const toml = await readToml(path);
   if (!toml) return undefined;
   // The [host."scheme://host"] entry for this very host, else `server`.
-  const hosts = typeof toml.host === 'object' && toml.host !== null ? (toml.host as Record<string, Record<string, unknown>>) : {};
+  const hosts =
+    typeof toml.host === 'object' && toml.host !== null ? (toml.host as Record<string, Record<string, unknown>>) : {};
   const entry = Object.entries(hosts).find(([url]) => hostOf(url) === host);
   const url = entry?.[0] ?? (typeof toml.server === 'string' ? toml.server : undefined);
   const settings = entry?.[1] ?? toml;
@@ -69,8 +70,8 @@ function containerdSettings(host: string, hostsDir: string): RuntimeSettings | u
 }
 
 /** CRI-O's registries.conf: `insecure` allows plain HTTP and skips verification. */
-function crioSettings(host: string, registriesConf: string): RuntimeSettings | undefined {
-  const toml = readToml(registriesConf);
+async function crioSettings(host: string, registriesConf: string): Promise<RuntimeSettings | undefined> {
+  const toml = await readToml(registriesConf);
   if (!toml) return undefined;
   const v2 = Array.isArray(toml.registry) ? (toml.registry as Record<string, unknown>[]) : [];
   const listed = v2.find((r) => r.location === host || r.prefix === host);
@@ -89,13 +90,19 @@ function hostOf(url: string): string | undefined {
 }
 
 /** The registry as the probe should see it, given the runtime's settings for its host. */
-export function withRuntimeTrust(registry: Registry, sources: TrustSources): Registry {
-  const settings = containerdSettings(registry.domain, sources.hostsDir) ?? crioSettings(registry.domain, sources.registriesConf);
+export async function withRuntimeTrust(registry: Registry, sources: TrustSources): Promise<Registry> {
+  const settings =
+    (await containerdSettings(registry.domain, sources.hostsDir)) ??
+    (await crioSettings(registry.domain, sources.registriesConf));
   if (!settings) return registry;
   const ownTls = registry.tls.insecureSkipVerify || registry.tls.caFiles.length > 0;
   // CRI-O's `insecure` lets it fall back to HTTP: a bare host:port that is insecure there is asked over HTTP.
-  const scheme = registry.schemeGiven ? undefined : (settings.scheme ?? (settings.skipVerify && settings.source.startsWith('CRI-O') ? 'http' : undefined));
-  const origin = scheme ? apiOrigin({ scheme, schemeGiven: true, domain: registry.domain, prefix: registry.prefix }) : registry.apiOrigin;
+  const scheme = registry.schemeGiven
+    ? undefined
+    : (settings.scheme ?? (settings.skipVerify && settings.source.startsWith('CRI-O') ? 'http' : undefined));
+  const origin = scheme
+    ? apiOrigin({ scheme, schemeGiven: true, domain: registry.domain, prefix: registry.prefix })
+    : registry.apiOrigin;
   return {
     ...registry,
     apiOrigin: origin,
@@ -108,39 +115,55 @@ export function withRuntimeTrust(registry: Registry, sources: TrustSources): Reg
 const SCHEME_CHECK_MS = 3000;
 
 /** Answers `GET /v2/` at all (any status) within the bound; TLS certificates are not judged here. */
-function answers(origin: string): Promise<'yes' | 'no' | 'not-tls'> {
+async function answers(origin: string): Promise<'yes' | 'no' | 'not-tls'> {
+  const { get } = origin.startsWith('https:') ? await import('node:https') : await import('node:http');
   return new Promise((resolve) => {
-    const get = origin.startsWith('https:') ? https.get : http.get;
     const req = get(`${origin}/v2/`, { timeout: SCHEME_CHECK_MS, rejectUnauthorized: false }, (res) => {
       res.resume();
       resolve('yes');
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     // A server that speaks plain HTTP answers a TLS hello with bytes OpenSSL calls a wrong version.
-    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EPROTO' || /wrong version number|packet length too long/i.test(e.message) ? 'not-tls' : 'no'));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      resolve(e.code === 'EPROTO' || /wrong version number|packet length too long/i.test(e.message) ? 'not-tls' : 'no'),
+    );
   });
 }
 
 /**
- * The registries as the probe should see them: each with the runtime's settings for its host,
- * and a bare `host:port` that the runtime has no settings for and that answers only plain
- * HTTP used over HTTP, with a warning naming the hosts.toml the runtime needs (the Go shim
- * fell back to HTTP silently; the runtime does not).
+ * Of registries already given the runtime's settings: a bare `host:port` that the runtime has
+ * no settings for and that answers only plain HTTP is used over HTTP, with a warning naming the
+ * hosts.toml the runtime needs (the Go shim fell back to HTTP silently; the runtime does not).
+ * Asks the network: run it off the start-up path.
  */
-export async function applyRuntimeTrust(registries: readonly Registry[], sources: TrustSources): Promise<{ registries: Registry[]; warnings: string[] }> {
+export async function plainHttpOnly(
+  registries: readonly Registry[],
+  sources: TrustSources,
+): Promise<{ registries: Registry[]; warnings: string[] }> {
   const warnings: string[] = [];
   const out = await Promise.all(
-    registries.map(async (given) => {
-      const r = withRuntimeTrust(given, sources);
-      if (r !== given || r.schemeGiven || !/:\d+$/.test(r.domain) || r.tls.insecureSkipVerify || r.tls.caFiles.length) return r;
-      if ((await answers(r.apiOrigin)) !== 'not-tls') return r;
+    registries.map(async (r) => {
+      const undecided = !r.schemeGiven && r.trust === 'the system CAs' && /:\d+$/.test(r.domain);
+      if (!undecided || (await answers(r.apiOrigin)) !== 'not-tls') return r;
       const plain = apiOrigin({ scheme: 'http', schemeGiven: true, domain: r.domain, prefix: r.prefix });
       if ((await answers(plain)) !== 'yes') return r;
       warnings.push(
         `registry ${r.domain} answers plain HTTP only: probing it over HTTP. The runtime must be told too, or its pulls fail: ${join(sources.hostsDir, r.domain, 'hosts.toml')} with server = "http://${r.domain}" (containerd), or insecure = true for it in ${sources.registriesConf} (CRI-O)`,
       );
-      return { ...r, apiOrigin: plain, trust: 'plain HTTP (the registry answered nothing else; no runtime settings for it)' };
+      return {
+        ...r,
+        apiOrigin: plain,
+        trust: 'plain HTTP (the registry answered nothing else; no runtime settings for it)',
+      };
     }),
   );
   return { registries: out, warnings };
+}
+
+/** Both: the runtime's settings, then the plain-HTTP check. */
+export async function applyRuntimeTrust(
+  registries: readonly Registry[],
+  sources: TrustSources,
+): Promise<{ registries: Registry[]; warnings: string[] }> {
+  return plainHttpOnly(await Promise.all(registries.map((r) => withRuntimeTrust(r, sources))), sources);
 }

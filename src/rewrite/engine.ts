@@ -167,7 +167,9 @@ export class RewriteEngine {
     if (winner >= 0) {
       logMatch(image, action, decision, 'info');
     } else {
-      log.debug(`priority match: image=${image} action=${action} no registry found, using original (domain=${ref.domain})`);
+      log.debug(
+        `priority match: image=${image} action=${action} no registry found, using original (domain=${ref.domain})`,
+      );
       log.warn(`rewrite skipped: failed to fetch manifest for ${image} (action=${action}): ${decision.reason}`);
     }
     this.remember(snap, ref, decision);
@@ -176,7 +178,12 @@ export class RewriteEngine {
   }
 
   /** Probes every candidate for `ref` at once; the winner is the first in order that has it. */
-  private async probeRound(snap: Snapshot, image: string, ref: ImageReference, action: string): Promise<{ attempts: Attempt[]; winner: number; unanswered: string[] }> {
+  private async probeRound(
+    snap: Snapshot,
+    image: string,
+    ref: ImageReference,
+    action: string,
+  ): Promise<{ attempts: Attempt[]; winner: number; unanswered: string[] }> {
     const reference = manifestReference(ref);
     const attempts: Attempt[] = candidates(ref, snap.ordered).map((candidate) => ({
       candidate,
@@ -187,7 +194,8 @@ export class RewriteEngine {
       const attempt = attempts[i]!;
       const outcome = await attempt.outcome;
       if (outcome.status === 'found') return { attempts, winner: i, unanswered };
-      if (isTransient(outcome.status)) unanswered.push(`${registryLabel(attempt.candidate.registry)} (${outcome.status}: ${outcome.detail})`);
+      if (isTransient(outcome.status))
+        unanswered.push(`${registryLabel(attempt.candidate.registry)} (${outcome.status}: ${outcome.detail})`);
       log.debug(
         `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
       );
@@ -216,10 +224,21 @@ export class RewriteEngine {
       probeTimeoutMs: config.probeTimeoutMs,
       digestFallback: config.digestFallback,
       ttlMs: config.cache.imageCacheTtlMs,
-      decisions: size > 0 ? new LRUCache<string, Decision>({ max: size, ttl: config.cache.imageCacheTtlMs, dispose: onEvict('imageEvictions') }) : undefined,
+      decisions:
+        size > 0
+          ? new LRUCache<string, Decision>({
+              max: size,
+              ttl: config.cache.imageCacheTtlMs,
+              dispose: onEvict('imageEvictions'),
+            })
+          : undefined,
       domains:
         size > 0
-          ? new LRUCache<string, string>({ max: Math.max(1, Math.floor(size / 10)), ttl: config.cache.domainCacheTtlMs, dispose: onEvict('domainEvictions') })
+          ? new LRUCache<string, string>({
+              max: Math.max(1, Math.floor(size / 10)),
+              ttl: config.cache.domainCacheTtlMs,
+              dispose: onEvict('domainEvictions'),
+            })
           : undefined,
       inflight: new Map(),
     };
@@ -241,7 +260,9 @@ function unparsed(image: string, reason: string): Decision {
 function logRewrite(action: string, image: string, decision: Decision, cacheHit: boolean): void {
   const won = winnerOf(decision);
   const source = cacheHit ? 'cache' : won?.registry.offline ? 'offline' : 'cri';
-  log.info(`rewrite action=${action} cache_hit=${cacheHit} source=${source} original=${image} result=${won?.image ?? image} replaced=${won !== undefined}`);
+  log.info(
+    `rewrite action=${action} cache_hit=${cacheHit} source=${source} original=${image} result=${won?.image ?? image} replaced=${won !== undefined}`,
+  );
 }
 
 function logMatch(image: string, action: string, decision: Decision, level: 'info' | 'debug'): void {

@@ -29,6 +29,7 @@ export async function* pullPlan(decision: Decision, fallback: boolean): AsyncGen
 /** The whole plan as reference strings (`resolve` prints it). */
 export async function pullPlanImages(decision: Decision, fallback: boolean): Promise<string[]> {
   const out: string[] = [];
-  for await (const source of pullPlan(decision, fallback)) out.push(source === ORIGINAL ? `${decision.image} (the original)` : source.image);
+  for await (const source of pullPlan(decision, fallback))
+    out.push(source === ORIGINAL ? `${decision.image} (the original)` : source.image);
   return out;
 }

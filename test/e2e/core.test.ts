@@ -35,7 +35,10 @@ function yaml(w: World, dir: string, offline: Reg, registries: Reg[], extra = ''
     // original reference is switched on only where the original is local.
     /fallback:/.test(extra) ? '' : 'fallback: false',
     'registries:',
-    ...registries.map((r) => `  - address: ${entry(r)}\n${r.creds ? `    auth: ${r.creds}\n` : ''}${r.priority !== undefined ? `    priority: ${r.priority}` : ''}`),
+    ...registries.map(
+      (r) =>
+        `  - address: ${entry(r)}\n${r.creds ? `    auth: ${r.creds}\n` : ''}${r.priority !== undefined ? `    priority: ${r.priority}` : ''}`,
+    ),
     extra,
   ].join('\n');
 }
@@ -71,7 +74,7 @@ beforeEach(removeAllImages);
 
 afterEach(async () => {
   for (const { shim, clients } of running.splice(0)) {
-    clients.forEach((c) => c.close());
+    for (const c of clients) c.close();
     assertNoSecrets(shim.output());
     if (process.env.SHIM_LOG) console.log(shim.output());
     await shim.stop();
@@ -90,7 +93,9 @@ describe('image rewriting through the shim', () => {
     assert.equal(res.image_ref, w.appId.b, 'image came from B (priority 1200)');
     const status = await cri.imageStatus('app:v1');
     assert.deepEqual(status.image?.repo_tags, [`${w.b.host}/library/app:v1`]);
-    await shim.waitForLog(`priority match: image=app:v1 action=PullImage matched_registry=${w.b.host} priority=1200 result=${w.b.host}/library/app:v1`);
+    await shim.waitForLog(
+      `priority match: image=app:v1 action=PullImage matched_registry=${w.b.host} priority=1200 result=${w.b.host}/library/app:v1`,
+    );
   });
 
   it('skips a higher-priority registry that lacks the image', async () => {
@@ -105,22 +110,30 @@ describe('image rewriting through the shim', () => {
   });
 
   it('injects Bearer-token registry credentials: a pull with no auth succeeds from an auth-only registry', async () => {
-    await assert.rejects(direct.pullImage(`${w.c.host}/library/only-c:v1`), 'containerd alone cannot pull without credentials');
+    await assert.rejects(
+      direct.pullImage(`${w.c.host}/library/only-c:v1`),
+      'containerd alone cannot pull without credentials',
+    );
     const { cri } = await shimWith((dir) => yaml(w, dir, { host: w.c.host, creds: w.c.creds }, []));
     const res = await cri.pullImage('only-c:v1');
     assert.equal(res.image_ref, w.onlyCId);
   });
 
-  it('sends the caller\'s own credentials only to the registry they were given for', async () => {
+  it("sends the caller's own credentials only to the registry they were given for", async () => {
     const { cri } = await shimWith((dir) => yaml(w, dir, { host: w.b.host, creds: w.b.creds }, []));
     // Credentials for docker.io: the pull rewritten to B carries B's configured ones instead.
     assert.equal((await cri.pullImage('app:v1', { username: 'bob', password: 'wrong-password' })).image_ref, w.appId.b);
     // Credentials for B itself (the image names B): they are the caller's to give, and they are wrong.
-    await assert.rejects(cri.pullImage(`${w.b.host}/library/app:v1`, { username: 'bob', password: 'wrong-password' }), /401|unauthorized|failed/i);
+    await assert.rejects(
+      cri.pullImage(`${w.b.host}/library/app:v1`, { username: 'bob', password: 'wrong-password' }),
+      /401|unauthorized|failed/i,
+    );
   });
 
-  it('passes an image that no registry has through unchanged, returning the runtime\'s error', async () => {
-    const { cri, shim } = await shimWith((dir) => yaml(w, dir, { host: w.a.host, creds: w.a.creds }, [{ host: w.b.host, creds: w.b.creds }], 'fallback: true'));
+  it("passes an image that no registry has through unchanged, returning the runtime's error", async () => {
+    const { cri, shim } = await shimWith((dir) =>
+      yaml(w, dir, { host: w.a.host, creds: w.a.creds }, [{ host: w.b.host, creds: w.b.creds }], 'fallback: true'),
+    );
     const missing = `${w.downHost}/library/nowhere:v1`;
     await assert.rejects(cri.pullImage(missing), (e: Error & { details: string }) => {
       assert.match(e.details, new RegExp(`${w.downHost}/library/nowhere:v1`));
@@ -130,7 +143,9 @@ describe('image rewriting through the shim', () => {
   });
 
   it('keeps digests when rewriting', async () => {
-    const { cri } = await shimWith((dir) => yaml(w, dir, { host: w.a.host, creds: w.a.creds }, [{ host: w.b.host, creds: w.b.creds }]));
+    const { cri } = await shimWith((dir) =>
+      yaml(w, dir, { host: w.a.host, creds: w.a.creds }, [{ host: w.b.host, creds: w.b.creds }]),
+    );
     const res = await cri.pullImage(`quay.io/team/digested@${w.digested.digest}`);
     assert.equal(res.image_ref, w.digested.id);
     const status = await cri.imageStatus(`quay.io/team/digested@${w.digested.digest}`);
@@ -150,7 +165,9 @@ describe('image rewriting through the shim', () => {
   it('falls back to the next available registry when the runtime cannot pull from the winner', async () => {
     // D answers the manifest probe but has lost a blob, so containerd's pull from D fails and
     // the shim must go on to A.
-    const { cri, shim } = await shimWith((dir) => yaml(w, dir, { host: w.a.host, creds: w.a.creds }, [{ host: w.d.host, priority: 5000 }]));
+    const { cri, shim } = await shimWith((dir) =>
+      yaml(w, dir, { host: w.a.host, creds: w.a.creds }, [{ host: w.d.host, priority: 5000 }]),
+    );
     const res = await cri.pullImage('app:v1');
     assert.equal(res.image_ref, w.appId.a);
     await shim.waitForLog(new RegExp(`pull of ${w.d.host}/library/app:v1 failed .*trying ${w.a.host}/library/app:v1`));
@@ -204,22 +221,29 @@ describe('pass-through', () => {
     }
     await assert.rejects(cri.futureMethod(), (e: Error & { code: number; details: string }) => {
       assert.equal(e.code, 12);
-      assert.match(e.details, /unknown method FutureMethod for service runtime.v1.RuntimeService/, 'UNIMPLEMENTED comes from containerd');
+      assert.match(
+        e.details,
+        /unknown method FutureMethod for service runtime.v1.RuntimeService/,
+        'UNIMPLEMENTED comes from containerd',
+      );
       return true;
     });
   });
 
   it('answers RESOURCE_EXHAUSTED for a request over the message limit, and keeps serving', async () => {
     const { cri } = await shimWith((dir) => yaml(w, dir, { host: w.a.host, creds: w.a.creds }, []));
-    await assert.rejects(cri.pullImage('app:v1', undefined, { big: 'x'.repeat(17 * 1024 * 1024) }), (e: Error & { code: number; details: string }) => {
-      assert.equal(e.code, 8);
-      assert.match(e.details, /larger than max/);
-      return true;
-    });
+    await assert.rejects(
+      cri.pullImage('app:v1', undefined, { big: 'x'.repeat(17 * 1024 * 1024) }),
+      (e: Error & { code: number; details: string }) => {
+        assert.equal(e.code, 8);
+        assert.match(e.details, /larger than max/);
+        return true;
+      },
+    );
     assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
   });
 
-  it('returns the runtime\'s error for a malformed image reference', async () => {
+  it("returns the runtime's error for a malformed image reference", async () => {
     const { cri } = await shimWith((dir) => yaml(w, dir, { host: w.a.host, creds: w.a.creds }, []));
     await assert.rejects(cri.pullImage('Not A Valid::Reference'), (e: Error & { details: string }) => {
       assert.match(e.details, /Not A Valid::Reference/);
@@ -256,9 +280,13 @@ describe('pass-through', () => {
 
 describe('the socket', () => {
   it('is 0660, refuses a second shim on a live socket, and replaces a stale one', async () => {
-    const { shim, dir } = await shimWith((d) => yaml(w, d, { host: w.a.host, creds: w.a.creds }, [], 'cache:\n  statsLogInterval: 200ms'));
+    const { shim, dir } = await shimWith((d) =>
+      yaml(w, d, { host: w.a.host, creds: w.a.creds }, [], 'cache:\n  statsLogInterval: 200ms'),
+    );
     assert.equal(statSync(shim.socket).mode & 0o777, 0o660);
-    await shim.waitForLog(/cache stats: image_hits=0 image_misses=0 domain_hits=0 domain_misses=0 image_evictions=0 domain_evictions=0 invalidations=0/);
+    await shim.waitForLog(
+      /cache stats: image_hits=0 image_misses=0 domain_hits=0 domain_misses=0 image_evictions=0 domain_evictions=0 invalidations=0/,
+    );
 
     const second = startProc(process.execPath, [CLI, '--file', shim.configFile]);
     assert.equal(await second.exited(), 1);
@@ -281,7 +309,10 @@ describe('bad config', () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'bad.yaml');
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(file, `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\naddress: http://${w.a.host}\nregistries:\n  - address: r1.example\n  - address: r2.example\n  - address: r3.example\n    priority: high\n`);
+    writeFileSync(
+      file,
+      `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\naddress: http://${w.a.host}\nregistries:\n  - address: r1.example\n  - address: r2.example\n  - address: r3.example\n    priority: high\n`,
+    );
     const proc = startProc(process.execPath, [CLI, '--file', file]);
     const code = await proc.exited();
     assert.equal(code, 1);

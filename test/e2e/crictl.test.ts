@@ -28,8 +28,11 @@ before(async () => {
   buildImage(join(images, 'hello'), 'hello through the shim', 'v1');
   buildImage(join(images, 'pause'), 'pause', 'v1', ['/bin/sleep', '100000']);
   buildImage(join(images, 'app'), 'app', 'v1', ['/bin/sh', '-c', 'echo hello-from-container; exec sleep 3600']);
-  for (const name of ['hello', 'pause', 'app']) await pushImage(join(images, name), 'v1', `${offline.host}/library/${name}:v1`, offline.creds);
-  containerd = await startContainerd(join(tmp.path, 'containerd'), { sandboxImage: `${offline.host}/library/pause:v1` });
+  for (const name of ['hello', 'pause', 'app'])
+    await pushImage(join(images, name), 'v1', `${offline.host}/library/${name}:v1`, offline.creds);
+  containerd = await startContainerd(join(tmp.path, 'containerd'), {
+    sandboxImage: `${offline.host}/library/pause:v1`,
+  });
   containerd.allowHttpRegistry(offline.host);
   metricsPort = await freePort();
   const dir = join(tmp.path, 'shim');
@@ -72,7 +75,10 @@ describe('crictl v1.26.1 through the shim', () => {
     await shim.waitForLog(`priority match: image=hello:v1`);
     const listed = await viaShim('images', '-o', 'json');
     assert.equal(listed, await direct('images', '-o', 'json'));
-    assert.deepEqual(JSON.parse(listed).images.map((i: { repoTags: string[] }) => i.repoTags).flat(), [`${offline.host}/library/hello:v1`]);
+    assert.deepEqual(
+      JSON.parse(listed).images.flatMap((i: { repoTags: string[] }) => i.repoTags),
+      [`${offline.host}/library/hello:v1`],
+    );
     // inspecti by the short name: the runtime does not know it, the shim asks for the rewritten one.
     const inspected = JSON.parse(await viaShim('inspecti', 'hello:v1'));
     assert.equal(inspected.status.id, id);
@@ -97,7 +103,10 @@ describe('crictl v1.26.1 through the shim', () => {
       }),
     );
     // As kubelet does: the container names the image by the reference the pull returned.
-    writeFileSync(ctrConfig, JSON.stringify({ metadata: { name: 'app' }, image: { image: appId }, log_path: 'app.log', linux: {} }));
+    writeFileSync(
+      ctrConfig,
+      JSON.stringify({ metadata: { name: 'app' }, image: { image: appId }, log_path: 'app.log', linux: {} }),
+    );
     const pod = await viaShim('runp', podConfig);
     const ctr = await viaShim('create', pod, ctrConfig, podConfig);
     await viaShim('start', ctr);
@@ -162,9 +171,16 @@ describe('raw HTTP/2 clients through the shim', () => {
 
   it('a streaming method (GetContainerEvents) gets the answer containerd gives directly', async () => {
     const answers: (string | undefined)[] = [];
-    for (const [socket, authority] of [[containerd.socket, 'localhost'], [shim.socket, '/var/run/image-cri-shim.sock']] as const) {
+    for (const [socket, authority] of [
+      [containerd.socket, 'localhost'],
+      [shim.socket, '/var/run/image-cri-shim.sock'],
+    ] as const) {
       const client = await RawH2Client.connect(socket);
-      const r = await client.result(client.request(grpcRequest('/runtime.v1.RuntimeService/GetContainerEvents', authority), { body: EMPTY_MESSAGE }));
+      const r = await client.result(
+        client.request(grpcRequest('/runtime.v1.RuntimeService/GetContainerEvents', authority), {
+          body: EMPTY_MESSAGE,
+        }),
+      );
       answers.push(header(r.headers.at(-1), 'grpc-status'));
       client.close();
     }

@@ -14,7 +14,10 @@ describe('npm run demo', () => {
     assert.equal(run.status, 0, out);
     assert.match(out, /pulled: sha256:[0-9a-f]{64}/);
     assert.match(out, /containerd stored it as: 127\.0\.0\.1:\d+\/library\/hello:v1/);
-    assert.match(out, /priority match: image=hello:v1 action=PullImage matched_registry=127\.0\.0\.1:\d+ priority=1000/);
+    assert.match(
+      out,
+      /priority match: image=hello:v1 action=PullImage matched_registry=127\.0\.0\.1:\d+ priority=1000/,
+    );
     assert.doesNotMatch(out, /demo-password|mirror-password/, 'passwords stay out of the output');
   });
 });

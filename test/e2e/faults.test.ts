@@ -69,10 +69,16 @@ async function pullBurst(cri: CriClient, count: number, limitMs: number): Promis
 describe('registry faults under load', () => {
   const modes: FlakyMode[] = ['error500', 'close', 'slow', 'badChallenge'];
   it(`falls back while the top registry misbehaves (${modes.join(', ')}) and returns to it after`, async () => {
-    const { shim, cri } = await start(`  - address: http://${flaky.host}\n    auth: ${w.b.creds}\n    priority: 3000\n`);
+    const { shim, cri } = await start(
+      `  - address: http://${flaky.host}\n    auth: ${w.b.creds}\n    priority: 3000\n`,
+    );
     flaky.mode = 'ok';
     await clearImages();
-    assert.deepEqual(new Set(await pullBurst(cri, 10, 5000)), new Set([w.appId.b]), 'healthy: served by B through the front');
+    assert.deepEqual(
+      new Set(await pullBurst(cri, 10, 5000)),
+      new Set([w.appId.b]),
+      'healthy: served by B through the front',
+    );
     const fdsBefore = openFds(shim.proc.pid);
     for (const mode of modes) {
       flaky.mode = mode;
@@ -115,11 +121,15 @@ describe('registry faults under load', () => {
     w.containerd.allowHttpRegistry(busy.host);
     try {
       busy.mode = 'lagging';
-      const { shim, cri } = await start(`  - address: http://${busy.host}\n    auth: ${w.c.creds}\n    priority: 3000\n`);
+      const { shim, cri } = await start(
+        `  - address: http://${busy.host}\n    auth: ${w.c.creds}\n    priority: 3000\n`,
+      );
       await clearImages();
       const from = shim.output().length;
       const started = Date.now();
-      const refs = await Promise.all(Array.from({ length: 5 }, () => cri.pullImage('only-c:v1', undefined, {}, 60_000)));
+      const refs = await Promise.all(
+        Array.from({ length: 5 }, () => cri.pullImage('only-c:v1', undefined, {}, 60_000)),
+      );
       assert.deepEqual(new Set(refs.map((r) => r.image_ref)), new Set([w.onlyCId]));
       assert.ok(Date.now() - started > LAG_MS, 'the pull went through the lagging front');
       assert.doesNotMatch(shim.output().slice(from), /not found in any configured registry/);
@@ -130,7 +140,7 @@ describe('registry faults under load', () => {
 });
 
 describe('runtime and config faults under load', () => {
-  it('keeps answering while containerd is killed and restarted, with only UNAVAILABLE (and the runtime\'s own start-up error) in between', async () => {
+  it("keeps answering while containerd is killed and restarted, with only UNAVAILABLE (and the runtime's own start-up error) in between", async () => {
     const { shim, cri } = await start('');
     await cri.version();
     const fdsBefore = openFds(shim.proc.pid);
@@ -165,7 +175,8 @@ describe('runtime and config faults under load', () => {
     await Promise.all(workers);
     assert.ok((codes.get('ok') ?? 0) > okBefore, 'serving again after the restart');
     assert.ok((codes.get('14') ?? 0) > 0, 'UNAVAILABLE while down');
-    for (const code of codes.keys()) assert.ok(['ok', '14', 'starting'].includes(code), `unexpected outcome ${code}: ${JSON.stringify([...codes])}`);
+    for (const code of codes.keys())
+      assert.ok(['ok', '14', 'starting'].includes(code), `unexpected outcome ${code}: ${JSON.stringify([...codes])}`);
     assert.ok(openFds(shim.proc.pid) <= fdsBefore + 4, `fds ${fdsBefore} → ${openFds(shim.proc.pid)}`);
   });
 

@@ -21,7 +21,9 @@ import { startProc, waitFor } from '../support/procs.js';
 import { CLI, startShim, type TestShim } from '../support/shim.js';
 
 /** The unit's own heap cap: a bound that does not hold there does not hold on a node. */
-const UNIT_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(new URL('../../../deploy/image-cri-shim.service', import.meta.url), 'utf8'))![1]!;
+const UNIT_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(
+  readFileSync(new URL('../../../deploy/image-cri-shim.service', import.meta.url), 'utf8'),
+)![1]!;
 
 const tally = { inputs: 0, crashes: 0, hangs: 0, leaks: 0, dataLost: 0 };
 let w: World;
@@ -39,14 +41,17 @@ before(async () => {
 
 after(async () => {
   await world?.teardown();
-  process.stdout.write(`# hardening tally: inputs=${tally.inputs} crashes=${tally.crashes} hangs=${tally.hangs} leaks=${tally.leaks} data_lost=${tally.dataLost}\n`);
+  process.stdout.write(
+    `# hardening tally: inputs=${tally.inputs} crashes=${tally.crashes} hangs=${tally.hangs} leaks=${tally.leaks} data_lost=${tally.dataLost}\n`,
+  );
 });
 
 afterEach(async () => {
   for (const { shim, clients } of running.splice(0)) {
-    clients.forEach((c) => c.close());
+    for (const c of clients) c.close();
     if (shim.proc.child.exitCode !== null || shim.proc.child.signalCode !== null) tally.crashes++;
-    if (w.secrets.some((s) => shim.output().includes(s)) || SECRETS.some((s) => shim.output().includes(s))) tally.leaks++;
+    if (w.secrets.some((s) => shim.output().includes(s)) || SECRETS.some((s) => shim.output().includes(s)))
+      tally.leaks++;
     await shim.stop();
   }
   for (const img of (await direct.listImages()).images) await direct.removeImage(img.id);
@@ -56,21 +61,36 @@ afterEach(async () => {
 const SECRETS = ['KUBELET-PULL-SECRET', 'S3CRET-ADDR', '7731990042', 'CM-S3CRET'];
 
 function config(dir: string, lines: string[]): string {
-  return [`shim: ${join(dir, 'shim.sock')}`, `cri: ${w.containerd.socket}`, 'debug: true', ...lines].join('\n') + '\n';
+  return `${[`shim: ${join(dir, 'shim.sock')}`, `cri: ${w.containerd.socket}`, 'debug: true', ...lines].join('\n')}\n`;
 }
 
-async function shimWith(lines: (dir: string) => string[], env: NodeJS.ProcessEnv = {}): Promise<{ shim: TestShim; cri: CriClient; dir: string }> {
+async function shimWith(
+  lines: (dir: string) => string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ shim: TestShim; cri: CriClient; dir: string }> {
   const dir = join(w.dir, `hard-${++n}`);
   mkdirSync(dir, { recursive: true });
-  const shim = await startShim(dir, config(dir, lines(dir)), { ...process.env, HOME: dir, KUBECONFIG: '', NODE_OPTIONS: UNIT_NODE_OPTIONS, ...env });
+  const shim = await startShim(dir, config(dir, lines(dir)), {
+    ...process.env,
+    HOME: dir,
+    KUBECONFIG: '',
+    NODE_OPTIONS: UNIT_NODE_OPTIONS,
+    ...env,
+  });
   const cri = new CriClient(shim.socket);
   running.push({ shim, clients: [cri] });
   return { shim, cri, dir };
 }
 
 /** Runs the CLI to its end (it is expected to refuse to start); its exit code and all it printed. */
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<{ code: number | string | null; output: string }> {
-  const proc = startProc(process.execPath, [CLI, ...args], { env: { ...process.env, KUBECONFIG: '', NODE_OPTIONS: UNIT_NODE_OPTIONS, ...env } });
+function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+): Promise<{ code: number | string | null; output: string }> {
+  const proc = startProc(process.execPath, [CLI, ...args], {
+    env: { ...process.env, KUBECONFIG: '', NODE_OPTIONS: UNIT_NODE_OPTIONS, ...env },
+  });
   const timer = setTimeout(() => void proc.kill9(), timeoutMs);
   return proc.exited().then((code) => {
     clearTimeout(timer);
@@ -105,24 +125,34 @@ function noSecretsIn(output: string): void {
 }
 
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
-const basic = (header: string) => (header.startsWith('Basic ') ? Buffer.from(header.slice(6), 'base64').toString() : header);
+const basic = (header: string) =>
+  header.startsWith('Basic ') ? Buffer.from(header.slice(6), 'base64').toString() : header;
 
 describe('security', () => {
-  it('never sends a caller\'s pull secret to another registry (and keeps it for its own)', async () => {
+  it("never sends a caller's pull secret to another registry (and keeps it for its own)", async () => {
     const front = await FlakyRegistry.start(w.a.host);
     try {
-      const { cri } = await shimWith(() => [`address: http://${front.host}`, `auth: ${w.a.creds}`, 'fallback: true', 'probeTimeout: 2s']);
+      const { cri } = await shimWith(() => [
+        `address: http://${front.host}`,
+        `auth: ${w.a.creds}`,
+        'fallback: true',
+        'probeTimeout: 2s',
+      ]);
       // kubelet's imagePullSecret for docker.io; the pull is rewritten to the offline registry.
-      const res = await hostile('pull with a caller secret', () => cri.pullImage('app:v1', { username: 'kubelet', password: 'KUBELET-PULL-SECRET' }));
+      const res = await hostile('pull with a caller secret', () =>
+        cri.pullImage('app:v1', { username: 'kubelet', password: 'KUBELET-PULL-SECRET' }),
+      );
       assert.equal(res.image_ref, w.appId.a);
       // The secret for B, on an image of B that only B has: it goes to B, where it belongs.
-      const own = await hostile('pull with the caller secret for its own registry', () => cri.pullImage(`${w.b.host}/team/digested:v1`, { username: 'bob', password: w.b.password }));
+      const own = await hostile('pull with the caller secret for its own registry', () =>
+        cri.pullImage(`${w.b.host}/team/digested:v1`, { username: 'bob', password: w.b.password }),
+      );
       assert.equal(own.image_ref, w.digested.id);
       const seen = front.authorizations.map(basic).join('\n');
       assert.ok(front.authorizations.length > 0);
       if (seen.includes('KUBELET-PULL-SECRET') || seen.includes(w.b.password)) tally.leaks++;
-      assert.ok(!seen.includes('KUBELET-PULL-SECRET'), 'the caller\'s docker.io secret reached the offline registry');
-      assert.ok(!seen.includes(w.b.password), 'B\'s secret reached the offline registry');
+      assert.ok(!seen.includes('KUBELET-PULL-SECRET'), "the caller's docker.io secret reached the offline registry");
+      assert.ok(!seen.includes(w.b.password), "B's secret reached the offline registry");
     } finally {
       await front.stop();
     }
@@ -133,14 +163,19 @@ describe('security', () => {
     mkdirSync(dir);
     const file = join(dir, 'image-cri-shim.yaml');
     writeFileSync(file, config(dir, [`address: http://alice:S3CRET-ADDR@${w.a.host}`, `auth: ${w.a.creds}`]));
-    for (const args of [['--dry-run', '-f', file], ['resolve', 'app:v1', '-f', file]]) {
+    for (const args of [
+      ['--dry-run', '-f', file],
+      ['resolve', 'app:v1', '-f', file],
+    ]) {
       const { code, output } = await hostile(`a password in the address: ${args[0]}`, () => runCli(args));
       assert.ok(output.includes('credentials in the address'), output);
       noSecretsIn(output);
       assert.ok(code === 0 || code === 1);
     }
     const { shim, cri } = await shimWith(() => [`address: http://alice:S3CRET-ADDR@${w.a.host}`, `auth: ${w.a.creds}`]);
-    await hostile('start with a password in the address', async () => assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a));
+    await hostile('start with a password in the address', async () =>
+      assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a),
+    );
     noSecretsIn(shim.output());
   });
 
@@ -150,7 +185,11 @@ describe('security', () => {
     const file = join(dir, 'image-cri-shim.yaml');
     const text = 'address: http://127.0.0.1:1\nauth:\n  username: u\n  password: 7731990042';
     writeFileSync(file, config(dir, [text]));
-    for (const args of [['-f', file], ['--dry-run', '-f', file], ['resolve', 'nginx', '-f', file]]) {
+    for (const args of [
+      ['-f', file],
+      ['--dry-run', '-f', file],
+      ['resolve', 'nginx', '-f', file],
+    ]) {
       const { code, output } = await hostile(`a numeric password: ${args[0]}`, () => runCli(args));
       assert.equal(code, 1, output);
       assert.ok(output.includes(file), output);
@@ -167,10 +206,15 @@ describe('security', () => {
   });
 
   it('hides a password written into a registry address in the ConfigMap, and does not write it', async () => {
-    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'reloadInterval: 1h'], { KUBECONFIG: api.kubeconfig });
+    const { shim, cri } = await shimWith(
+      () => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'reloadInterval: 1h'],
+      { KUBECONFIG: api.kubeconfig },
+    );
     const from = shim.output().length;
     await hostile('ConfigMap address with a password', async () => {
-      api.put('image-cri-shim', { 'registries.yaml': 'registries:\n  - address: http://eve:CM-S3CRET@127.0.0.1:1\n    priority: 10\n' });
+      api.put('image-cri-shim', {
+        'registries.yaml': 'registries:\n  - address: http://eve:CM-S3CRET@127.0.0.1:1\n    priority: 10\n',
+      });
       await shim.waitForLog('reloaded shim auth configuration', 10_000, from);
     });
     api.delete('image-cri-shim');
@@ -186,16 +230,21 @@ describe('security', () => {
     const file = join(dir, 'image-cri-shim.yaml');
     writeFileSync(file, config(dir, [`address: http://${w.a.host}`]));
     // A watcher polling as fast as it can from the moment the path appears.
-    const watcher = spawn(process.execPath, ['-e', `
+    const watcher = spawn(process.execPath, [
+      '-e',
+      `
       const fs = require('fs'); const seen = new Set(); const end = Date.now() + 20000; let since = 0;
       while (Date.now() < end) {
         let st; try { st = fs.lstatSync(${JSON.stringify(socket)}); } catch { continue; }
         seen.add((st.mode & 0o777).toString(8)); if (!since) since = Date.now(); if (Date.now() - since > 300) break;
       }
-      process.stdout.write([...seen].join(','));`]);
+      process.stdout.write([...seen].join(','));`,
+    ]);
     let modes = '';
     watcher.stdout.on('data', (d: Buffer) => (modes += d));
-    const shim = startProc('/bin/sh', ['-c', `umask 000; exec ${process.execPath} ${CLI} -f ${file}`], { env: { ...process.env, KUBECONFIG: '', HOME: dir } });
+    const shim = startProc('/bin/sh', ['-c', `umask 000; exec ${process.execPath} ${CLI} -f ${file}`], {
+      env: { ...process.env, KUBECONFIG: '', HOME: dir },
+    });
     await hostile('start under umask 000', () => new Promise((resolve) => watcher.once('exit', resolve)));
     await shim.stop();
     assert.equal(modes, '660', `modes seen: ${modes}`);
@@ -205,13 +254,23 @@ describe('security', () => {
 describe('bounds', () => {
   it('survives a token server answering 50 MB, and pulls from the next registry', async () => {
     const big = http.createServer((req, res) => {
-      if (req.url!.startsWith('/token')) res.writeHead(200, { 'content-type': 'application/json' }).end(`{"token":"${'t'.repeat(50 * 1024 * 1024)}"}`);
-      else res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="x"` }).end();
+      if (req.url!.startsWith('/token'))
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`{"token":"${'t'.repeat(50 * 1024 * 1024)}"}`);
+      else
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="x"` }).end();
     });
     await new Promise<void>((r) => big.listen(0, '127.0.0.1', r));
     try {
       const host = `127.0.0.1:${(big.address() as net.AddressInfo).port}`;
-      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'fallback: false', 'registries:', `  - address: http://${host}`, '    auth: u:p', '    priority: 2000']);
+      const { shim, cri } = await shimWith(() => [
+        `address: http://${w.a.host}`,
+        `auth: ${w.a.creds}`,
+        'fallback: false',
+        'registries:',
+        `  - address: http://${host}`,
+        '    auth: u:p',
+        '    priority: 2000',
+      ]);
       const res = await hostile('50 MB token', () => cri.pullImage('app:v1'));
       assert.equal(res.image_ref, w.appId.a);
       await shim.waitForLog('token answer larger than 64 KiB');
@@ -225,7 +284,9 @@ describe('bounds', () => {
     const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
     const name = 'x'.repeat(16 * 1024 * 1024 - 64);
     const results = await hostile('6 x 16 MiB names', () =>
-      Promise.allSettled([...Array(3)].flatMap(() => [cri.pullImage(name, undefined, {}, 60_000), cri.removeImage(name)])),
+      Promise.allSettled(
+        [...Array(3)].flatMap(() => [cri.pullImage(name, undefined, {}, 60_000), cri.removeImage(name)]),
+      ),
     );
     for (const r of results) {
       assert.equal(r.status, 'rejected');
@@ -243,39 +304,78 @@ describe('bounds', () => {
     const fd0 = fds(shim.proc.pid);
     const clients = await Promise.all([0, 1, 2].map(() => RawH2Client.connect(shim.socket)));
     // Requests that never end: each holds a call open (relayed, waiting for its body).
-    const ids = clients.map((c) => Array.from({ length: 999 }, () => c.request(grpcRequest('/runtime.v1.RuntimeService/Version', 'localhost'), { keepOpen: true })));
+    const ids = clients.map((c) =>
+      Array.from({ length: 999 }, () =>
+        c.request(grpcRequest('/runtime.v1.RuntimeService/Version', 'localhost'), { keepOpen: true }),
+      ),
+    );
     const refused = await hostile('3,000 held calls', async () => {
       let count = 0;
-      await waitFor('refusals', () => {
-        count = clients.reduce((sum, c, i) => sum + ids[i]!.filter((id) => c.stream(id)?.headers.some((h) => header(h, 'grpc-status') === String(grpc.status.RESOURCE_EXHAUSTED))).length, 0);
-        return count >= 3 * 999 - 2048;
-      }, 20_000);
+      await waitFor(
+        'refusals',
+        () => {
+          count = clients.reduce(
+            (sum, c, i) =>
+              sum +
+              ids[i]!.filter((id) =>
+                c.stream(id)?.headers.some((h) => header(h, 'grpc-status') === String(grpc.status.RESOURCE_EXHAUSTED)),
+              ).length,
+            0,
+          );
+          return count >= 3 * 999 - 2048;
+        },
+        20_000,
+      );
       return count;
     });
     assert.ok(refused >= 3 * 999 - 2048, `${refused} refused`);
-    assert.equal((await new CriClient(shim.socket).version().catch((e: grpc.ServiceError) => e.code)) !== undefined, true);
-    clients.forEach((c) => c.close());
+    assert.equal(
+      (await new CriClient(shim.socket).version().catch((e: grpc.ServiceError) => e.code)) !== undefined,
+      true,
+    );
+    for (const c of clients) c.close();
     await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0 + 2, 10_000);
   });
 
-  it('fits the worst case of every bound at once in the unit\'s heap cap', async () => {
+  it("fits the worst case of every bound at once in the unit's heap cap", async () => {
     const front = await FlakyRegistry.start(w.a.host);
     front.mode = 'lagging'; // pulls wait on the probe, holding their requests
-    const { shim, cri } = await shimWith(() => [`address: http://${front.host}`, `auth: ${w.a.creds}`, 'probeTimeout: 3s']);
+    const { shim, cri } = await shimWith(() => [
+      `address: http://${front.host}`,
+      `auth: ${w.a.creds}`,
+      'probeTimeout: 3s',
+    ]);
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${shim.proc.pid}/status`, 'utf8'))![1]))), 50);
+    const sampler = setInterval(
+      () =>
+        (peak = Math.max(
+          peak,
+          Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${shim.proc.pid}/status`, 'utf8'))![1]),
+        )),
+      50,
+    );
     try {
       const clients = await Promise.all([0, 1].map(() => RawH2Client.connect(shim.socket)));
       // About 2,000 calls held open (the cap), and four 16 MiB pulls (the held-bytes budget is 48 MiB).
-      clients.forEach((c) => Array.from({ length: 999 }, () => c.request(grpcRequest('/runtime.v1.RuntimeService/Version', 'localhost'), { keepOpen: true })));
+      for (const c of clients) {
+        for (let i = 0; i < 999; i++)
+          c.request(grpcRequest('/runtime.v1.RuntimeService/Version', 'localhost'), { keepOpen: true });
+      }
       const huge = { note: 'x'.repeat(16 * 1024 * 1024 - 1024) };
-      const pulls = await hostile('every bound at once', () => Promise.allSettled([0, 1, 2, 3].map(() => cri.pullImage('app:v1', undefined, huge, 60_000))));
+      const pulls = await hostile('every bound at once', () =>
+        Promise.allSettled([0, 1, 2, 3].map(() => cri.pullImage('app:v1', undefined, huge, 60_000))),
+      );
       const codes = pulls.map((p) => (p.status === 'fulfilled' ? 0 : (p.reason as grpc.ServiceError).code));
       assert.ok(codes.includes(0), `codes ${codes}`);
-      assert.ok(codes.every((c) => c === 0 || c === grpc.status.RESOURCE_EXHAUSTED), `codes ${codes}`);
-      clients.forEach((c) => c.close());
+      assert.ok(
+        codes.every((c) => c === 0 || c === grpc.status.RESOURCE_EXHAUSTED),
+        `codes ${codes}`,
+      );
+      for (const c of clients) c.close();
       assert.equal((await cri.version()).runtime_name, 'containerd');
-      process.stdout.write(`# worst case of every bound under ${UNIT_NODE_OPTIONS}: peak RSS ${(peak / 1024).toFixed(0)} MiB, pulls ${codes.join(',')}\n`);
+      process.stdout.write(
+        `# worst case of every bound under ${UNIT_NODE_OPTIONS}: peak RSS ${(peak / 1024).toFixed(0)} MiB, pulls ${codes.join(',')}\n`,
+      );
     } finally {
       clearInterval(sampler);
       await front.stop();
@@ -299,9 +399,38 @@ describe('bounds', () => {
   });
 
   const badFiles: [string, (file: string, dir: string) => void, RegExp][] = [
-    ['100,000 registries', (file, dir) => writeFileSync(file, config(dir, [`address: http://${w.a.host}`, 'registries:', ...Array.from({ length: 100_000 }, (_, i) => `  - address: r${i}.io`)])), /larger than 256 KiB/],
-    ['1,000 registries', (file, dir) => writeFileSync(file, config(dir, [`address: http://${w.a.host}`, 'registries:', ...Array.from({ length: 1_000 }, (_, i) => `  - address: r${i}.io`)])), /registries: 1000 entries; the limit is 256/],
-    ['a 50 MB file', (file, dir) => writeFileSync(file, config(dir, [`address: http://${w.a.host}`, `# ${'x'.repeat(50 * 1024 * 1024)}`])), /larger than 256 KiB/],
+    [
+      '100,000 registries',
+      (file, dir) =>
+        writeFileSync(
+          file,
+          config(dir, [
+            `address: http://${w.a.host}`,
+            'registries:',
+            ...Array.from({ length: 100_000 }, (_, i) => `  - address: r${i}.io`),
+          ]),
+        ),
+      /larger than 256 KiB/,
+    ],
+    [
+      '1,000 registries',
+      (file, dir) =>
+        writeFileSync(
+          file,
+          config(dir, [
+            `address: http://${w.a.host}`,
+            'registries:',
+            ...Array.from({ length: 1_000 }, (_, i) => `  - address: r${i}.io`),
+          ]),
+        ),
+      /registries: 1000 entries; the limit is 256/,
+    ],
+    [
+      'a 50 MB file',
+      (file, dir) =>
+        writeFileSync(file, config(dir, [`address: http://${w.a.host}`, `# ${'x'.repeat(50 * 1024 * 1024)}`])),
+      /larger than 256 KiB/,
+    ],
     ['a symlink to /dev/zero', (file) => execFileSync('ln', ['-s', '/dev/zero', file]), /not a regular file/],
     ['a FIFO', (file) => execFileSync('mkfifo', [file]), /not a regular file/],
   ];
@@ -342,7 +471,10 @@ describe('hangs and faults', () => {
     const { shim } = await shimWith(() => [`address: http://${w.a.host}`]);
     const client = await RawH2Client.connect(shim.socket);
     const started = Date.now();
-    const id = client.request(grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost', [['grpc-timeout', '2S']]), { body: Buffer.from([0, 0, 0, 0, 100, 0x0a]), keepOpen: true });
+    const id = client.request(
+      grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost', [['grpc-timeout', '2S']]),
+      { body: Buffer.from([0, 0, 0, 0, 100, 0x0a]), keepOpen: true },
+    );
     const r = await hostile('a request that never completes', () => client.result(id, 20_000));
     assert.equal(header(r.headers.at(-1), 'grpc-status'), String(grpc.status.DEADLINE_EXCEEDED));
     assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
@@ -358,7 +490,15 @@ describe('hangs and faults', () => {
       const front = await FlakyRegistry.start(w.b.host);
       front.mode = mode;
       try {
-        const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'probeTimeout: 1s', 'fallback: false', 'registries:', `  - address: http://${front.host}`, '    priority: 2000']);
+        const { shim, cri } = await shimWith(() => [
+          `address: http://${w.a.host}`,
+          `auth: ${w.a.creds}`,
+          'probeTimeout: 1s',
+          'fallback: false',
+          'registries:',
+          `  - address: http://${front.host}`,
+          '    priority: 2000',
+        ]);
         const res = await hostile(what, () => cri.pullImage('app:v1', undefined, {}, 20_000));
         assert.equal(res.image_ref, w.appId.a);
         // Decided so, not saved by the pull's fallback after a failed pull from the bad one.
@@ -370,25 +510,45 @@ describe('hangs and faults', () => {
   }
 
   it('makes no pull for a caller that left while the registries were asked', async () => {
-    const { shim } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'probeTimeout: 2s', 'fallback: false', 'registries:', `  - address: http://${w.hangHost}`, '    priority: 2000']);
+    const { shim } = await shimWith(() => [
+      `address: http://${w.a.host}`,
+      `auth: ${w.a.creds}`,
+      'probeTimeout: 2s',
+      'fallback: false',
+      'registries:',
+      `  - address: http://${w.hangHost}`,
+      '    priority: 2000',
+    ]);
     // kubelet sends pulls with no deadline and cancels them with RST_STREAM.
     const client = await RawH2Client.connect(shim.socket);
-    const id = client.request(grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost'), { body: imageRequest('app:v1') });
+    const id = client.request(grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost'), {
+      body: imageRequest('app:v1'),
+    });
     await new Promise((r) => setTimeout(r, 300));
     const rst = Buffer.alloc(4);
     rst.writeUInt32BE(0x8); // CANCEL
-    await hostile('caller leaves mid-probe', async () => client.write(Buffer.concat([frameHeader(4, FrameType.RST_STREAM, 0, id), rst])));
+    await hostile('caller leaves mid-probe', async () =>
+      client.write(Buffer.concat([frameHeader(4, FrameType.RST_STREAM, 0, id), rst])),
+    );
     await shim.waitForLog('priority match: image=app:v1', 10_000);
     client.close();
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual((await direct.listImages()).images, [], 'the runtime was asked to pull for nobody');
   });
 
-  it('falls back to the next registry when the runtime\'s error is over 64 KiB', async () => {
+  it("falls back to the next registry when the runtime's error is over 64 KiB", async () => {
     const front = await FlakyRegistry.start(w.a.host);
     front.mode = 'hugePullError';
     try {
-      const { cri } = await shimWith(() => [`address: http://${w.b.host}`, `auth: ${w.b.creds}`, 'fallback: false', 'registries:', `  - address: http://${front.host}`, `    auth: ${w.a.creds}`, '    priority: 2000']);
+      const { cri } = await shimWith(() => [
+        `address: http://${w.b.host}`,
+        `auth: ${w.b.creds}`,
+        'fallback: false',
+        'registries:',
+        `  - address: http://${front.host}`,
+        `    auth: ${w.a.creds}`,
+        '    priority: 2000',
+      ]);
       w.containerd.allowHttpRegistry(front.host);
       const res = await hostile('a 100 KiB runtime error', () => cri.pullImage('app:v1'));
       assert.equal(res.image_ref, w.appId.b);
@@ -401,7 +561,15 @@ describe('hangs and faults', () => {
     const { shim } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
     const client = await RawH2Client.connect(shim.socket);
     const body = imageRequest('app:v1');
-    const r = await hostile('grpc-timeout 99999999M', () => client.result(client.request(grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost', [['grpc-timeout', '99999999M']]), { body }), 60_000));
+    const r = await hostile('grpc-timeout 99999999M', () =>
+      client.result(
+        client.request(
+          grpcRequest('/runtime.v1.ImageService/PullImage', 'localhost', [['grpc-timeout', '99999999M']]),
+          { body },
+        ),
+        60_000,
+      ),
+    );
     assert.equal(header(r.headers.at(-1), 'grpc-status'), '0', header(r.headers.at(-1), 'grpc-message'));
     client.close();
   });
@@ -429,7 +597,10 @@ describe('hangs and faults', () => {
       clients.push(await RawH2Client.connect(shim.socket));
       const silent = net.connect(shim.socket);
       silent.on('error', () => {});
-      const settled = await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0, 15_000).then(() => true, () => false);
+      const settled = await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0, 15_000).then(
+        () => true,
+        () => false,
+      );
       if (!settled) tally.leaks++;
       assert.ok(settled, `fds ${fd0} -> ${fds(shim.proc.pid)}`);
       await waitFor('clients closed', () => clients.every((c) => c.closed), 5000);
@@ -444,13 +615,13 @@ describe('the socket path', () => {
     const dir = join(w.dir, `file-${++n}`);
     mkdirSync(dir);
     const precious = join(dir, 'shim.sock');
-    writeFileSync(precious, 'an operator\'s file\n');
+    writeFileSync(precious, "an operator's file\n");
     const file = join(dir, 'image-cri-shim.yaml');
     writeFileSync(file, config(dir, [`address: http://${w.a.host}`]));
     const { code, output } = await hostile('"shim" is a regular file', () => runCli(['-f', file]));
     assert.equal(code, 1);
     assert.match(output, /exists and is not a socket/);
-    const intact = readFileSync(precious, 'utf8') === 'an operator\'s file\n';
+    const intact = readFileSync(precious, 'utf8') === "an operator's file\n";
     if (!intact) tally.dataLost++;
     assert.ok(intact);
   });
@@ -459,13 +630,19 @@ describe('the socket path', () => {
     const { shim: first, dir } = await shimWith(() => [`address: http://${w.a.host}`]);
     unlinkSync(first.socket); // lost (a clean-up script, an operator)
     mkdirSync(join(dir, 'newer'), { recursive: true });
-    const newer = await startShim(join(dir, 'newer'), config(dir, [`address: http://${w.a.host}`]), { ...process.env, KUBECONFIG: '' });
+    const newer = await startShim(join(dir, 'newer'), config(dir, [`address: http://${w.a.host}`]), {
+      ...process.env,
+      KUBECONFIG: '',
+    });
     running.push({ shim: newer, clients: [] });
     await hostile('older shim stops', () => first.stop());
-    running.splice(running.findIndex((r) => r.shim === first), 1); // stopped on purpose, not a crash
+    running.splice(
+      running.findIndex((r) => r.shim === first),
+      1,
+    ); // stopped on purpose, not a crash
     const kept = lstatSync(first.socket, { throwIfNoEntry: false })?.isSocket() ?? false;
     if (!kept) tally.dataLost++;
-    assert.ok(kept, 'the newer shim\'s socket was removed');
+    assert.ok(kept, "the newer shim's socket was removed");
     assert.equal((await new CriClient(first.socket).version()).runtime_name, 'containerd');
   });
 });
@@ -479,8 +656,13 @@ describe('one-shot commands', () => {
     await new Promise<void>((r) => silent.listen(socket, r));
     try {
       const file = join(dir, 'image-cri-shim.yaml');
-      writeFileSync(file, `shim: ${join(dir, 'shim.sock')}\ncri: ${socket}\naddress: http://${w.a.host}\nauth: ${w.a.creds}\n`);
-      const { code, output } = await hostile('--dry-run, silent runtime', () => runCli(['--dry-run', '-f', file], { HOME: dir }));
+      writeFileSync(
+        file,
+        `shim: ${join(dir, 'shim.sock')}\ncri: ${socket}\naddress: http://${w.a.host}\nauth: ${w.a.creds}\n`,
+      );
+      const { code, output } = await hostile('--dry-run, silent runtime', () =>
+        runCli(['--dry-run', '-f', file], { HOME: dir }),
+      );
       assert.match(output, /some checks failed/);
       assert.equal(code, 1);
     } finally {

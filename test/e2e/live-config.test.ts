@@ -59,15 +59,31 @@ ${extra}`;
 }
 
 /** registries.yaml as an administrator writes it (the guide's format). */
-function cmData(registries: { host: string; user: string; password: string; priority: number }[], extra = ''): Record<string, string> {
-  const list = registries.map((r) => `  - address: http://${r.host}\n    auth:\n      username: ${r.user}\n      password: ${r.password}\n    priority: ${r.priority}\n`).join('');
+function cmData(
+  registries: { host: string; user: string; password: string; priority: number }[],
+  extra = '',
+): Record<string, string> {
+  const list = registries
+    .map(
+      (r) =>
+        `  - address: http://${r.host}\n    auth:\n      username: ${r.user}\n      password: ${r.password}\n    priority: ${r.priority}\n`,
+    )
+    .join('');
   return { 'registries.yaml': `version: v1\nregistries:\n${list}${extra}` };
 }
 
-async function start(extra = '', env: NodeJS.ProcessEnv = {}): Promise<{ shim: TestShim; cri: CriClient; dir: string }> {
+async function start(
+  extra = '',
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ shim: TestShim; cri: CriClient; dir: string }> {
   const dir = join(w.dir, `live-${++n}`);
   mkdirSync(dir);
-  const shim = await startShim(dir, localConfig(dir, extra), { ...process.env, KUBECONFIG: api.kubeconfig, HOME: dir, ...env });
+  const shim = await startShim(dir, localConfig(dir, extra), {
+    ...process.env,
+    KUBECONFIG: api.kubeconfig,
+    HOME: dir,
+    ...env,
+  });
   const cri = new CriClient(shim.socket);
   running.push({ shim, cri });
   return { shim, cri, dir };
@@ -105,7 +121,10 @@ describe('live configuration from the ConfigMap', () => {
     // watch can bring this in.
     from = shim.output().length;
     t0 = Date.now();
-    api.put(CM, cmData([{ host: w.b.host, user: w.b.user, password: w.b.password, priority: 100 }], 'offlinePriority: 1500\n'));
+    api.put(
+      CM,
+      cmData([{ host: w.b.host, user: w.b.user, password: w.b.password, priority: 100 }], 'offlinePriority: 1500\n'),
+    );
     await shim.waitForLog('reloaded shim auth configuration from', 2000, from);
     const flippedMs = Date.now() - t0;
     await shim.waitForLog('configmap: synced offlinePriority=1500', 1000, from);
@@ -145,8 +164,17 @@ describe('live configuration from the ConfigMap', () => {
   it('ignores a hand-written invalid file: the last good configuration stays in force', async () => {
     const { shim, cri } = await start('reloadInterval: 500ms\n');
     const from = shim.output().length;
-    writeFileSync(shim.configFile, readFileSync(shim.configFile, 'utf8').replace('priority: 500', 'priority: high').replace(`http://${w.a.host}`, `http://${w.b.host}`));
-    await shim.waitForLog(/registries\[0\]\.priority: expected a number, got "high"; keeping the running configuration/, 3000, from);
+    writeFileSync(
+      shim.configFile,
+      readFileSync(shim.configFile, 'utf8')
+        .replace('priority: 500', 'priority: high')
+        .replace(`http://${w.a.host}`, `http://${w.b.host}`),
+    );
+    await shim.waitForLog(
+      /registries\[0\]\.priority: expected a number, got "high"; keeping the running configuration/,
+      3000,
+      from,
+    );
     assert.equal(await pulledFrom(cri), w.appId.a, 'still the old config');
     // Fixing the file applies it.
     writeFileSync(shim.configFile, readFileSync(shim.configFile, 'utf8').replace('priority: high', 'priority: 5000'));
@@ -171,8 +199,16 @@ describe('live configuration from the ConfigMap', () => {
     });
     const { shim, cri } = await start('', { REG_USER: w.c.user, REG_PASS: w.c.password });
     await shim.waitForLog('synced image-cri-shim config from ConfigMap into');
-    assert.match(readFileSync(shim.configFile, 'utf8'), /auth: \$\{REG_USER\}:\$\{REG_PASS\}/, 'the file keeps the reference, not the secret');
-    assert.equal(await pulledFrom(cri, 'only-c:v1'), w.onlyCId, 'credentials from the environment reached the token registry');
+    assert.match(
+      readFileSync(shim.configFile, 'utf8'),
+      /auth: \$\{REG_USER\}:\$\{REG_PASS\}/,
+      'the file keeps the reference, not the secret',
+    );
+    assert.equal(
+      await pulledFrom(cri, 'only-c:v1'),
+      w.onlyCId,
+      'credentials from the environment reached the token registry',
+    );
   });
 
   it('warns about unparseable ConfigMap content and writes nothing', async () => {
@@ -187,7 +223,13 @@ describe('live configuration from the ConfigMap', () => {
   it('never leaves a torn local file when killed with -9 during a burst of ConfigMap updates', async () => {
     const { shim } = await start();
     for (let i = 0; i < 40; i++) {
-      api.put(CM, cmData([{ host: w.b.host, user: w.b.user, password: w.b.password, priority: 600 + i }], `cache:\n  imageCacheSize: ${100 + i}\n`));
+      api.put(
+        CM,
+        cmData(
+          [{ host: w.b.host, user: w.b.user, password: w.b.password, priority: 600 + i }],
+          `cache:\n  imageCacheSize: ${100 + i}\n`,
+        ),
+      );
       await new Promise((r) => setTimeout(r, 5 + (i % 7)));
     }
     await shim.proc.kill9();

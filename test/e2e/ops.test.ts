@@ -33,7 +33,10 @@ function configFile(body: string): { file: string; dir: string } {
   const dir = join(w.dir, `ops-${++n}`);
   mkdirSync(dir);
   const file = join(dir, 'image-cri-shim.yaml');
-  writeFileSync(file, `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\nprobeTimeout: 1s\nfallback: false\n${body}`);
+  writeFileSync(
+    file,
+    `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\nprobeTimeout: 1s\nfallback: false\n${body}`,
+  );
   return { file, dir };
 }
 
@@ -67,11 +70,19 @@ describe('--dry-run', () => {
   });
 
   it('exits 0 when everything is well, and checks the ConfigMap through the API', async () => {
-    const { file, dir } = configFile(`address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.c.host}\n    auth: ${w.c.creds}\n`);
-    api.put('image-cri-shim', { 'registries.yaml': `registries:\n  - address: http://${w.b.host}\n    priority: 700\n` });
+    const { file, dir } = configFile(
+      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.c.host}\n    auth: ${w.c.creds}\n`,
+    );
+    api.put('image-cri-shim', {
+      'registries.yaml': `registries:\n  - address: http://${w.b.host}\n    priority: 700\n`,
+    });
     const good = await run(['--dry-run', '-f', file], { ...process.env, HOME: dir, KUBECONFIG: api.kubeconfig });
     assert.equal(good.code, 0, good.out);
-    assert.match(row(good.out, new RegExp(`registry http://${w.c.host} `)), /ok\s+\d+ ms, credentials accepted/, 'token registry');
+    assert.match(
+      row(good.out, new RegExp(`registry http://${w.c.host} `)),
+      /ok\s+\d+ ms, credentials accepted/,
+      'token registry',
+    );
     assert.match(row(good.out, /^configmap kube-system\/image-cri-shim/), /ok\s+present, parses \(1 registries\)/);
 
     api.put('image-cri-shim', { 'registries.yaml': 'registries: [unclosed\n' });
@@ -89,14 +100,14 @@ describe('--dry-run', () => {
   });
 });
 
-describe('the Go shim\'s command line', () => {
+describe("the Go shim's command line", () => {
   it('--version prints "image-cri-shim version V"', async () => {
     const { code, out } = await run(['--version'], process.env);
     assert.equal(code, 0);
     assert.match(out, /^image-cri-shim version \d+\.\d+\.\d+\S*\n$/);
   });
 
-  it('takes -f=PATH (cobra\'s form) as -f PATH', async () => {
+  it("takes -f=PATH (cobra's form) as -f PATH", async () => {
     const { file } = configFile('address: http://x\ntimeout: soon\n');
     const { code, out } = await run(['--dry-run', `-f=${file}`], process.env);
     assert.equal(code, 1);
@@ -150,7 +161,8 @@ describe('metrics', () => {
       await assert.rejects(cri.pullImage('not-there:v1'));
       await cri.version();
       const text = await (await fetch(`${base}/metrics`)).text();
-      const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}.]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      const value = (series: string) =>
+        Number(new RegExp(`^${series.replace(/[{}.]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
       assert.equal(value('image_cri_shim_cri_requests_total{method="PullImage",code="0"}'), 2);
       assert.equal(value('image_cri_shim_cri_requests_total{method="PullImage",code="5"}'), 1);
       assert.equal(value('image_cri_shim_cri_requests_total{method="Version",code="0"}'), 1);
@@ -159,9 +171,12 @@ describe('metrics', () => {
       assert.ok(value('image_cri_shim_cache_hits_total{cache="image"}') >= 2);
       assert.equal(value('image_cri_shim_cache_misses_total{cache="image"}'), 2);
       assert.equal(value(`image_cri_shim_registry_errors_total{registry="${w.downHost}",kind="unreachable"}`), 2);
-      assert.ok(value(`image_cri_shim_registry_probe_duration_seconds_count{registry="${w.b.host}",result="found"}`) >= 1);
+      assert.ok(
+        value(`image_cri_shim_registry_probe_duration_seconds_count{registry="${w.b.host}",result="found"}`) >= 1,
+      );
       assert.ok(value('image_cri_shim_cri_request_duration_seconds_count{method="PullImage"}') >= 3);
-      for (const secret of [w.a.user, w.a.password, w.b.user, w.b.password]) assert.ok(!text.includes(secret), 'a credential in /metrics');
+      for (const secret of [w.a.user, w.a.password, w.b.user, w.b.password])
+        assert.ok(!text.includes(secret), 'a credential in /metrics');
     } finally {
       cri.close();
       await shim.stop();
@@ -190,11 +205,30 @@ describe('deployment files', () => {
   });
 
   it('RBAC grants only get, list and watch on the one ConfigMap', () => {
-    const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace: string }; rules?: unknown; roleRef?: unknown; subjects?: unknown });
-    assert.deepEqual(docs.map((d) => d.kind), ['ServiceAccount', 'Role', 'RoleBinding', 'Secret']);
+    const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map(
+      (d) =>
+        d.toJS() as {
+          kind: string;
+          metadata: { name: string; namespace: string };
+          rules?: unknown;
+          roleRef?: unknown;
+          subjects?: unknown;
+        },
+    );
+    assert.deepEqual(
+      docs.map((d) => d.kind),
+      ['ServiceAccount', 'Role', 'RoleBinding', 'Secret'],
+    );
     for (const d of docs) assert.equal(d.metadata.namespace, 'kube-system');
     const role = docs.find((d) => d.kind === 'Role')!;
-    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['image-cri-shim'], verbs: ['get', 'list', 'watch'] }]);
+    assert.deepEqual(role.rules, [
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        resourceNames: ['image-cri-shim'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
     const binding = docs.find((d) => d.kind === 'RoleBinding')!;
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-cri-shim' });
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-cri-shim', namespace: 'kube-system' }]);

@@ -21,7 +21,11 @@ let appId: string;
 let n = 0;
 
 before(async () => {
-  secure = await startRegistry(join(tmp.path, 'secure'), 'htpasswd', { user: 'tina', password: 'tina-secret-pass', tls: true });
+  secure = await startRegistry(join(tmp.path, 'secure'), 'htpasswd', {
+    user: 'tina',
+    password: 'tina-secret-pass',
+    tls: true,
+  });
   plain = await startRegistry(join(tmp.path, 'plain'), 'none');
   const layout = join(tmp.path, 'app');
   appId = buildImage(layout, 'served over TLS', 'v1').imageId;
@@ -39,11 +43,21 @@ after(async () => {
 
 /** A config naming registries by bare host:port, as Go shim configs do, with containerd's hosts dir. */
 function config(dir: string, address: string, creds?: string): string {
-  return [`shim: ${join(dir, 'shim.sock')}`, `cri: ${containerd.socket}`, `address: ${address}`, creds ? `auth: ${creds}` : '', `hostsDir: ${containerd.hostsDir}`, 'fallback: false', ''].join('\n');
+  return [
+    `shim: ${join(dir, 'shim.sock')}`,
+    `cri: ${containerd.socket}`,
+    `address: ${address}`,
+    creds ? `auth: ${creds}` : '',
+    `hostsDir: ${containerd.hostsDir}`,
+    'fallback: false',
+    '',
+  ].join('\n');
 }
 
 function dryRun(file: string): Promise<{ code: number | string | null; out: string }> {
-  const proc = startProc(process.execPath, [CLI, '--dry-run', '-f', file], { env: { ...process.env, KUBECONFIG: '', HOME: tmp.path } });
+  const proc = startProc(process.execPath, [CLI, '--dry-run', '-f', file], {
+    env: { ...process.env, KUBECONFIG: '', HOME: tmp.path },
+  });
   return proc.exited().then((code) => ({ code, out: proc.output() }));
 }
 
@@ -52,7 +66,11 @@ describe('the probe trusts what the runtime trusts', () => {
     containerd.trustRegistryCa(secure.host, secure.certFile);
     const dir = join(tmp.path, `shim-${++n}`);
     mkdirSync(dir);
-    const shim = await startShim(dir, config(dir, secure.host, secure.creds), { ...process.env, KUBECONFIG: '', HOME: dir });
+    const shim = await startShim(dir, config(dir, secure.host, secure.creds), {
+      ...process.env,
+      KUBECONFIG: '',
+      HOME: dir,
+    });
     const cri = new CriClient(shim.socket);
     try {
       assert.equal((await cri.pullImage('app:v1')).image_ref, appId);
@@ -63,7 +81,12 @@ describe('the probe trusts what the runtime trusts', () => {
     }
     const { code, out } = await dryRun(shim.configFile);
     assert.equal(code, 0, out);
-    assert.match(out, new RegExp(`TLS verified; https://${secure.host.replace(/\./g, '\\.')}, trust from containerd .*${secure.host.replace(/\./g, '\\.')}/hosts\\.toml`));
+    assert.match(
+      out,
+      new RegExp(
+        `TLS verified; https://${secure.host.replace(/\./g, '\\.')}, trust from containerd .*${secure.host.replace(/\./g, '\\.')}/hosts\\.toml`,
+      ),
+    );
   });
 
   it('the same registry without the entry: not trusted, and --dry-run says why and what to add', async () => {
@@ -74,7 +97,10 @@ describe('the probe trusts what the runtime trusts', () => {
     writeFileSync(file, config(dir, secure.host, secure.creds));
     const { code, out } = await dryRun(file);
     assert.equal(code, 1, out);
-    assert.match(out, /FAIL.*(certificate|CERT).*trust from the system CAs; the runtime has no settings for it either: add .*hosts\.toml/);
+    assert.match(
+      out,
+      /FAIL.*(certificate|CERT).*trust from the system CAs; the runtime has no settings for it either: add .*hosts\.toml/,
+    );
   });
 
   it('a bare host:port that answers only plain HTTP, with no runtime entry: probed over HTTP, with a warning naming the hosts.toml', async () => {
@@ -82,8 +108,14 @@ describe('the probe trusts what the runtime trusts', () => {
     mkdirSync(dir);
     const shim = await startShim(dir, config(dir, plain.host), { ...process.env, KUBECONFIG: '', HOME: dir });
     try {
-      await shim.waitForLog(new RegExp(`registry ${plain.host} answers plain HTTP only: probing it over HTTP\\. The runtime must be told too.*${plain.host}/hosts\\.toml`));
-      const resolve = startProc(process.execPath, [CLI, 'resolve', 'app:v1', '-f', shim.configFile], { env: { ...process.env, KUBECONFIG: '', HOME: dir } });
+      await shim.waitForLog(
+        new RegExp(
+          `registry ${plain.host} answers plain HTTP only: probing it over HTTP\\. The runtime must be told too.*${plain.host}/hosts\\.toml`,
+        ),
+      );
+      const resolve = startProc(process.execPath, [CLI, 'resolve', 'app:v1', '-f', shim.configFile], {
+        env: { ...process.env, KUBECONFIG: '', HOME: dir },
+      });
       assert.equal(await resolve.exited(), 0, resolve.output());
       assert.match(resolve.output(), /found \(HTTP 200/);
     } finally {

@@ -60,12 +60,18 @@ ${options.sandboxImage ? `  sandbox_image = "${options.sandboxImage}"\n` : ''}  
     hostsDir: join(dir, 'certs.d'),
     allowHttpRegistry(host) {
       mkdirSync(join(dir, 'certs.d', host), { recursive: true });
-      writeFileSync(join(dir, 'certs.d', host, 'hosts.toml'), `server = "http://${host}"\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`);
+      writeFileSync(
+        join(dir, 'certs.d', host, 'hosts.toml'),
+        `server = "http://${host}"\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`,
+      );
     },
     trustRegistryCa(host, certFile) {
       if (!certFile) return rmSync(join(dir, 'certs.d', host), { recursive: true, force: true });
       mkdirSync(join(dir, 'certs.d', host), { recursive: true });
-      writeFileSync(join(dir, 'certs.d', host, 'hosts.toml'), `server = "https://${host}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${certFile}"\n`);
+      writeFileSync(
+        join(dir, 'certs.d', host, 'hosts.toml'),
+        `server = "https://${host}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${certFile}"\n`,
+      );
     },
     start,
     stop: async () => {

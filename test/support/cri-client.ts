@@ -54,11 +54,18 @@ export class CriClient {
    * `authority`: the :authority to send instead of grpc-js's "localhost", e.g. the socket path
    * as kubelet and crictl up to 1.30 send it.
    */
-  constructor(socketPath: string, version: 'v1' | 'v1alpha2' = 'v1', maxMessageBytes = 64 * 1024 * 1024, authority?: string) {
+  constructor(
+    socketPath: string,
+    version: 'v1' | 'v1alpha2' = 'v1',
+    maxMessageBytes = 64 * 1024 * 1024,
+    authority?: string,
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'ics-proto-'));
     const file = join(dir, 'api.proto');
     writeFileSync(file, SCHEMA(`runtime.${version}`));
-    const def = grpc.loadPackageDefinition(protoLoader.loadSync(file, { keepCase: true, longs: String, defaults: true }));
+    const def = grpc.loadPackageDefinition(
+      protoLoader.loadSync(file, { keepCase: true, longs: String, defaults: true }),
+    );
     const pkg = (def.runtime as grpc.GrpcObject)[version] as grpc.GrpcObject;
     const options = {
       'grpc.max_receive_message_length': maxMessageBytes,
@@ -66,17 +73,36 @@ export class CriClient {
       ...(authority === undefined ? {} : { 'grpc.default_authority': authority }),
     };
     const creds = grpc.credentials.createInsecure();
-    this.runtime = new (pkg.RuntimeService as grpc.ServiceClientConstructor)(`unix://${socketPath}`, creds, options) as never;
-    this.images = new (pkg.ImageService as grpc.ServiceClientConstructor)(`unix://${socketPath}`, creds, options) as never;
+    this.runtime = new (pkg.RuntimeService as grpc.ServiceClientConstructor)(
+      `unix://${socketPath}`,
+      creds,
+      options,
+    ) as never;
+    this.images = new (pkg.ImageService as grpc.ServiceClientConstructor)(
+      `unix://${socketPath}`,
+      creds,
+      options,
+    ) as never;
   }
 
-  private call<Res>(client: Record<string, Method<unknown, unknown>>, method: string, req: unknown, timeoutMs = 60_000, meta = new grpc.Metadata()): Promise<Res> {
+  private call<Res>(
+    client: Record<string, Method<unknown, unknown>>,
+    method: string,
+    req: unknown,
+    timeoutMs = 60_000,
+    meta = new grpc.Metadata(),
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      client[method]!.call(client, req, meta, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+      client[method]!.call(client, req, meta, { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res as Res),
+      );
     });
   }
 
-  version(timeoutMs?: number, meta?: grpc.Metadata): Promise<{ version: string; runtime_name: string; runtime_version: string; runtime_api_version: string }> {
+  version(
+    timeoutMs?: number,
+    meta?: grpc.Metadata,
+  ): Promise<{ version: string; runtime_name: string; runtime_version: string; runtime_api_version: string }> {
     return this.call(this.runtime, 'Version', { version: 'v1' }, timeoutMs, meta);
   }
 
@@ -92,7 +118,12 @@ export class CriClient {
     return this.call(this.images, 'ImageStatus', { image: { image } });
   }
 
-  pullImage(image: string, auth?: { username: string; password: string }, annotations: Record<string, string> = {}, timeoutMs?: number): Promise<{ image_ref: string }> {
+  pullImage(
+    image: string,
+    auth?: { username: string; password: string },
+    annotations: Record<string, string> = {},
+    timeoutMs?: number,
+  ): Promise<{ image_ref: string }> {
     return this.call(this.images, 'PullImage', { image: { image, annotations }, ...(auth ? { auth } : {}) }, timeoutMs);
   }
 

@@ -15,7 +15,17 @@ export interface CrictlResult {
 /** Runs crictl with both endpoints on `socket` and no config file. */
 export function crictl(socket: string, ...args: string[]): Promise<CrictlResult> {
   const endpoint = `unix://${socket}`;
-  const argv = ['--config', '/dev/null', '--timeout', '60s', '--runtime-endpoint', endpoint, '--image-endpoint', endpoint, ...args];
+  const argv = [
+    '--config',
+    '/dev/null',
+    '--timeout',
+    '60s',
+    '--runtime-endpoint',
+    endpoint,
+    '--image-endpoint',
+    endpoint,
+    ...args,
+  ];
   return new Promise((resolve) => {
     execFile(CRICTL, argv, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;

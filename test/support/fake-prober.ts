@@ -19,7 +19,11 @@ export class FakeProber implements Prober {
     this.calls.push(`${registry.domain}/${path}:${reference}`);
     const delay = this.delayMs[registry.domain] ?? 0;
     if (delay) await new Promise((r) => setTimeout(r, delay));
-    return { status: this.table[`${registry.domain}@${reference}`] ?? this.table[registry.domain] ?? 'not_found', ms: delay, detail: '' };
+    return {
+      status: this.table[`${registry.domain}@${reference}`] ?? this.table[registry.domain] ?? 'not_found',
+      ms: delay,
+      detail: '',
+    };
   }
   forgetCredentials(): void {
     this.forgets++;

@@ -84,7 +84,12 @@ export async function createWorld(): Promise<World> {
     const images = join(dir, 'images');
     mkdirSync(images, { recursive: true });
     const appId = {} as Record<'a' | 'b' | 'c' | 'd', string>;
-    for (const [name, reg] of [['a', a], ['b', b], ['c', c], ['d', d]] as const) {
+    for (const [name, reg] of [
+      ['a', a],
+      ['b', b],
+      ['c', c],
+      ['d', d],
+    ] as const) {
       const layout = join(images, `app-${name}`);
       appId[name] = buildImage(layout, `app served by registry ${name}`, 'v1').imageId;
       await pushImage(layout, 'v1', `${reg.host}/library/app:v1`, reg.creds);

@@ -43,10 +43,19 @@ export class FlakyRegistry {
     let self: FlakyRegistry | undefined;
     const [upHost, upPort] = upstreamHost.split(':');
     const relay = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const up = http.request({ host: upHost, port: Number(upPort), path: req.url, method: req.method, headers: { ...req.headers, host: upstreamHost } }, (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      });
+      const up = http.request(
+        {
+          host: upHost,
+          port: Number(upPort),
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: upstreamHost },
+        },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        },
+      );
       up.on('error', () => res.destroy());
       req.pipe(up);
     };
@@ -58,11 +67,21 @@ export class FlakyRegistry {
           return;
         case 'headRefusedGetHangs':
           if (req.method === 'HEAD') res.writeHead(405).end();
-          else res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': '1000' }).write('{');
+          else
+            res
+              .writeHead(200, {
+                'content-type': 'application/vnd.oci.image.manifest.v1+json',
+                'content-length': '1000',
+              })
+              .write('{');
           return;
         case 'hugePullError':
           if (req.method === 'HEAD') return relay(req, res);
-          res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: `storage failed: ${'x'.repeat(100 * 1024)}` }] }));
+          res
+            .writeHead(500, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify({ errors: [{ code: 'UNKNOWN', message: `storage failed: ${'x'.repeat(100 * 1024)}` }] }),
+            );
           return;
         case 'error500':
           res.writeHead(500).end('internal error');

@@ -64,7 +64,10 @@ export class RawH2Client {
    * Connects and sends the preface and an empty SETTINGS. With `awaitServerPreface`, resolves
    * only after the server's SETTINGS arrive, as grpc-go clients wait before their first request.
    */
-  static async connect(path: string, options: { awaitServerPreface?: boolean; tableSize?: number } = {}): Promise<RawH2Client> {
+  static async connect(
+    path: string,
+    options: { awaitServerPreface?: boolean; tableSize?: number } = {},
+  ): Promise<RawH2Client> {
     const socket = net.connect(path);
     await once(socket, 'connect');
     const client = new RawH2Client(socket, options.tableSize ?? 4096);
@@ -96,7 +99,14 @@ export class RawH2Client {
       if (frame.payload.length > 0) {
         const inc = Buffer.alloc(4);
         inc.writeUInt32BE(frame.payload.length);
-        this.socket.write(Buffer.concat([frameHeader(4, FrameType.WINDOW_UPDATE, 0, 0), inc, frameHeader(4, FrameType.WINDOW_UPDATE, 0, frame.streamId), inc]));
+        this.socket.write(
+          Buffer.concat([
+            frameHeader(4, FrameType.WINDOW_UPDATE, 0, 0),
+            inc,
+            frameHeader(4, FrameType.WINDOW_UPDATE, 0, frame.streamId),
+            inc,
+          ]),
+        );
       }
     } else if (frame.type === FrameType.RST_STREAM) {
       const s = this.streams.get(frame.streamId);
@@ -135,11 +145,15 @@ export class RawH2Client {
     this.nextStreamId += 2;
     this.streams.set(id, { headers: [], data: Buffer.alloc(0), done: false });
     const { body, trailers, keepOpen } = options;
-    this.socket.write(this.headersFrames(id, this.encoder.encode(fields, options), options, !body && !trailers && !keepOpen));
+    this.socket.write(
+      this.headersFrames(id, this.encoder.encode(fields, options), options, !body && !trailers && !keepOpen),
+    );
     for (let pos = 0; body && pos < body.length; pos += 16384) {
       const part = body.subarray(pos, pos + 16384);
       const last = pos + part.length === body.length && !trailers && !keepOpen;
-      this.socket.write(Buffer.concat([frameHeader(part.length, FrameType.DATA, last ? Flag.END_STREAM : 0, id), part]));
+      this.socket.write(
+        Buffer.concat([frameHeader(part.length, FrameType.DATA, last ? Flag.END_STREAM : 0, id), part]),
+      );
     }
     if (trailers) this.socket.write(this.headersFrames(id, this.encoder.encode(trailers), {}, true));
     return id;
@@ -169,7 +183,10 @@ export class RawH2Client {
     const out = [frameHeader(payload.length, FrameType.HEADERS, flags, id), payload];
     for (let pos = split; pos < block.length; pos += split) {
       const part = block.subarray(pos, pos + split);
-      out.push(frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id), part);
+      out.push(
+        frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id),
+        part,
+      );
     }
     return Buffer.concat(out);
   }
@@ -206,8 +223,16 @@ export function imageRequest(image: string): Buffer {
 }
 
 /** The request headers of a gRPC call. */
-export function grpcRequest(path: string, authority: string | undefined, extra: [string, string][] = []): [string, string][] {
-  const fields: [string, string][] = [[':method', 'POST'], [':scheme', 'http'], [':path', path]];
+export function grpcRequest(
+  path: string,
+  authority: string | undefined,
+  extra: [string, string][] = [],
+): [string, string][] {
+  const fields: [string, string][] = [
+    [':method', 'POST'],
+    [':scheme', 'http'],
+    [':path', path],
+  ];
   if (authority !== undefined) fields.push([':authority', authority]);
   return [...fields, ['content-type', 'application/grpc'], ['te', 'trailers'], ...extra];
 }

@@ -76,7 +76,8 @@ export class HpackEncoder {
         continue;
       }
       const nameIndex = indexNames ? (found?.index ?? 0) : 0;
-      const [prefix, flags] = representation === 'incremental' ? [6, 0x40] : [4, representation === 'never' ? 0x10 : 0x00];
+      const [prefix, flags] =
+        representation === 'incremental' ? [6, 0x40] : [4, representation === 'never' ? 0x10 : 0x00];
       parts.push(encodeInteger(nameIndex, prefix, flags));
       if (nameIndex === 0) parts.push(stringLiteral(name, huffman));
       parts.push(stringLiteral(value, huffman));

@@ -28,16 +28,21 @@ const BUSYBOX_APPLETS = ['sh', 'sleep', 'echo', 'cat'];
 export function buildImage(layout: string, content: string, tag = 'latest', cmd?: string[]): { imageId: string } {
   const staging = join(layout, '..', `${tag}-rootfs-${process.pid}`);
   mkdirSync(staging, { recursive: true });
-  writeFileSync(join(staging, 'hello.txt'), content + '\n');
+  writeFileSync(join(staging, 'hello.txt'), `${content}\n`);
   const files = ['hello.txt'];
   if (cmd) {
     mkdirSync(join(staging, 'bin'), { recursive: true });
     copyFileSync('/bin/busybox', join(staging, 'bin', 'busybox'));
-    for (const applet of BUSYBOX_APPLETS) if (!existsSync(join(staging, 'bin', applet))) symlinkSync('busybox', join(staging, 'bin', applet));
+    for (const applet of BUSYBOX_APPLETS)
+      if (!existsSync(join(staging, 'bin', applet))) symlinkSync('busybox', join(staging, 'bin', applet));
     files.push('bin');
   }
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
-  const layerGz = execFileSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '-czf', '-', '-C', staging, ...files], { maxBuffer: 64 * 1024 * 1024 });
+  const layerGz = execFileSync(
+    'tar',
+    ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '-czf', '-', '-C', staging, ...files],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
   const layer = writeBlob(layout, layerGz);
   const config = writeBlob(
     layout,

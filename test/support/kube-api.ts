@@ -52,7 +52,25 @@ export class FakeKubeApi {
   static async start(dir: string, namespace = 'kube-system'): Promise<FakeKubeApi> {
     const keyFile = join(dir, 'api.key');
     const certFile = join(dir, 'api.crt');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const api = new FakeKubeApi(dir, namespace, readFileSync(keyFile), readFileSync(certFile));
     await api.listen();
     return api;
@@ -60,10 +78,20 @@ export class FakeKubeApi {
 
   /** A kubeconfig for this server (TLS verification skipped: the certificate is throwaway). */
   get kubeconfig(): string {
-    const file = join(this.dir, 'kubeconfig');
+    return this.kubeconfigWith(`    token: ${TOKEN}\n`);
+  }
+
+  /** The bearer token this server accepts. */
+  get token(): string {
+    return TOKEN;
+  }
+
+  /** A kubeconfig for this server whose user is `user` (YAML lines under `user:`). */
+  kubeconfigWith(user: string, name = 'kubeconfig'): string {
+    const file = join(this.dir, name);
     writeFileSync(
       file,
-      `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:${this.port}\n    insecure-skip-tls-verify: true\nusers:\n- name: test\n  user:\n    token: ${TOKEN}\ncontexts:\n- name: test\n  context: {cluster: test, user: test}\ncurrent-context: test\n`,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:${this.port}\n    insecure-skip-tls-verify: true\nusers:\n- name: test\n  user:\n${user}contexts:\n- name: test\n  context: {cluster: test, user: test}\ncurrent-context: test\n`,
     );
     return file;
   }
@@ -74,7 +102,12 @@ export class FakeKubeApi {
     const object: ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name, namespace: this.namespace, resourceVersion: String(++this.rv), uid: existing?.metadata.uid ?? `uid-${name}` },
+      metadata: {
+        name,
+        namespace: this.namespace,
+        resourceVersion: String(++this.rv),
+        uid: existing?.metadata.uid ?? `uid-${name}`,
+      },
       data,
     };
     this.objects.set(name, object);
@@ -85,7 +118,11 @@ export class FakeKubeApi {
     const existing = this.objects.get(name);
     if (!existing) return;
     this.objects.delete(name);
-    this.emit({ rv: ++this.rv, type: 'DELETED', object: { ...existing, metadata: { ...existing.metadata, resourceVersion: String(this.rv) } } });
+    this.emit({
+      rv: ++this.rv,
+      type: 'DELETED',
+      object: { ...existing, metadata: { ...existing.metadata, resourceVersion: String(this.rv) } },
+    });
   }
 
   /** Forgets history: a watch resuming from any version seen so far gets 410 Gone. */
@@ -140,21 +177,40 @@ export class FakeKubeApi {
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return json(401, status(401, 'Unauthorized', 'Unauthorized'));
     const base = `/api/v1/namespaces/${this.namespace}/configmaps`;
     if (req.method !== 'GET') return json(405, status(405, 'MethodNotAllowed', 'only GET, LIST and WATCH here'));
-    const verb = url.pathname.startsWith(`${base}/`) ? 'get' : url.searchParams.get('watch') === 'true' ? 'watch' : 'list';
+    const verb = url.pathname.startsWith(`${base}/`)
+      ? 'get'
+      : url.searchParams.get('watch') === 'true'
+        ? 'watch'
+        : 'list';
     if (this.forbidden.has(verb)) {
-      return json(403, status(403, 'Forbidden', `configmaps is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource "configmaps" in API group "" in the namespace "${this.namespace}"`));
+      return json(
+        403,
+        status(
+          403,
+          'Forbidden',
+          `configmaps is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource "configmaps" in API group "" in the namespace "${this.namespace}"`,
+        ),
+      );
     }
     if (url.pathname.startsWith(`${base}/`)) {
       const object = this.objects.get(url.pathname.slice(base.length + 1));
-      return object ? json(200, object) : json(404, status(404, 'NotFound', `configmaps "${url.pathname.slice(base.length + 1)}" not found`));
+      return object
+        ? json(200, object)
+        : json(404, status(404, 'NotFound', `configmaps "${url.pathname.slice(base.length + 1)}" not found`));
     }
-    if (url.pathname !== base) return json(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (url.pathname !== base)
+      return json(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const selector = url.searchParams.get('fieldSelector') ?? '';
     const nameFilter = /^metadata\.name=(.+)$/.exec(selector)?.[1];
     if (selector && !nameFilter) return json(400, status(400, 'BadRequest', `unsupported field selector ${selector}`));
     const matches = (o: ConfigMap) => !nameFilter || o.metadata.name === nameFilter;
     if (url.searchParams.get('watch') !== 'true') {
-      return json(200, { kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...this.objects.values()].filter(matches) });
+      return json(200, {
+        kind: 'ConfigMapList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(this.rv) },
+        items: [...this.objects.values()].filter(matches),
+      });
     }
     this.watch(url, res, matches);
   }
@@ -162,7 +218,7 @@ export class FakeKubeApi {
   private watch(url: URL, res: import('node:http').ServerResponse, matches: (o: ConfigMap) => boolean): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders(); // as the API server does: the client sees the watch established at once
-    const send = (type: string, object: unknown) => res.write(JSON.stringify({ type, object }) + '\n');
+    const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
     const from = url.searchParams.get('resourceVersion');
     if (from && from !== '0' && Number(from) < this.compactedBefore) {
       send('ERROR', status(410, 'Expired', `too old resource version: ${from} (${this.compactedBefore})`));

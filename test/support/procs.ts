@@ -32,7 +32,11 @@ export interface Proc {
   exited(): Promise<number | string | null>;
 }
 
-export function startProc(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; logFile?: string; cwd?: string } = {}): Proc {
+export function startProc(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; logFile?: string; cwd?: string } = {},
+): Proc {
   const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child);
   let out = '';
@@ -86,7 +90,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -123,7 +131,10 @@ export function tempDir(prefix: string): { path: string; remove(): void } {
  * Runs a script's body with a temp dir and a stack of clean-ups that run in reverse order
  * whatever happens, then exits 0, or 1 with the error.
  */
-export function runScript(name: string, body: (dir: string, defer: (cleanup: () => Promise<unknown>) => void) => Promise<void>): void {
+export function runScript(
+  name: string,
+  body: (dir: string, defer: (cleanup: () => Promise<unknown>) => void) => Promise<void>,
+): void {
   const tmp = tempDir(name);
   const cleanups: (() => Promise<unknown>)[] = [];
   // Interrupted (Ctrl-C, timeout): exit, which ends every child started here (see above).
@@ -131,7 +142,8 @@ export function runScript(name: string, body: (dir: string, defer: (cleanup: () 
   body(tmp.path, (cleanup) => cleanups.push(cleanup))
     .finally(async () => {
       // Each clean-up is bounded: one that hangs must not keep the rest (and the exit) waiting.
-      for (const cleanup of cleanups.reverse()) await Promise.race([cleanup().catch(() => {}), new Promise((r) => setTimeout(r, 20_000).unref())]);
+      for (const cleanup of cleanups.reverse())
+        await Promise.race([cleanup().catch(() => {}), new Promise((r) => setTimeout(r, 20_000).unref())]);
       tmp.remove();
     })
     .then(

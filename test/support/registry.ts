@@ -50,11 +50,34 @@ function libtrustKeyId(publicKeyDer: Buffer): string {
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
 /** A token server: grants pull and push to `user:password`, nothing to anyone else. */
-export async function startTokenIssuer(dir: string, user: string, password: string, service: string): Promise<TokenIssuer> {
+export async function startTokenIssuer(
+  dir: string,
+  user: string,
+  password: string,
+  service: string,
+): Promise<TokenIssuer> {
   mkdirSync(dir, { recursive: true });
   const keyFile = join(dir, 'token.key');
   const certFile = join(dir, 'token.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=test-token-issuer'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=test-token-issuer',
+    ],
+    { stdio: 'ignore' },
+  );
   const pubDer = execFileSync('openssl', ['x509', '-in', certFile, '-noout', '-pubkey']);
   const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'DER'], { input: pubDer });
   const kid = libtrustKeyId(der);
@@ -76,16 +99,32 @@ export async function startTokenIssuer(dir: string, user: string, password: stri
         res.writeHead(401).end();
         return;
       }
-      const access = (params.getAll('scope').join(' ') || '').split(' ').filter(Boolean).flatMap((scope) => {
-        const [type, name, actions] = scope.split(':');
-        return given && type === 'repository' ? [{ type, name, actions: (actions ?? '').split(',') }] : [];
-      });
+      const access = (params.getAll('scope').join(' ') || '')
+        .split(' ')
+        .filter(Boolean)
+        .flatMap((scope) => {
+          const [type, name, actions] = scope.split(':');
+          return given && type === 'repository' ? [{ type, name, actions: (actions ?? '').split(',') }] : [];
+        });
       const now = Math.floor(Date.now() / 1000);
       const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid }));
-      const claims = b64url(JSON.stringify({ iss: 'test-issuer', sub: given.split(':')[0] ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access }));
+      const claims = b64url(
+        JSON.stringify({
+          iss: 'test-issuer',
+          sub: given.split(':')[0] ?? '',
+          aud: service,
+          exp: now + 300,
+          nbf: now - 10,
+          iat: now,
+          jti: randomUUID(),
+          access,
+        }),
+      );
       const token = `${header}.${claims}.${b64url(createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key))}`;
       issued++;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -128,7 +167,27 @@ export async function startRegistry(
   const certFile = join(dir, 'tls.crt');
   if (opts.tls) {
     const keyFile = join(dir, 'tls.key');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     tlsBlock = `  tls:\n    certificate: ${certFile}\n    key: ${keyFile}\n`;
   }
   const configFile = join(dir, 'config.yml');
@@ -142,7 +201,9 @@ export async function startRegistry(
   const countManifests = (userAgent?: string) =>
     readFileSync(logFile, 'utf8')
       .split('\n')
-      .filter((line) => /"(?:HEAD|GET) \/v2\/[^"]*\/manifests\//.test(line) && (!userAgent || line.includes(`"${userAgent}`))).length;
+      .filter(
+        (line) => /"(?:HEAD|GET) \/v2\/[^"]*\/manifests\//.test(line) && (!userAgent || line.includes(`"${userAgent}`)),
+      ).length;
   return {
     ...(opts.tls ? { certFile } : {}),
     host: `127.0.0.1:${port}`,
@@ -159,7 +220,10 @@ export async function startRegistry(
     },
     deleteBlob(digest) {
       const hex = digest.replace(/^sha256:/, '');
-      rmSync(join(dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex), { recursive: true, force: true });
+      rmSync(join(dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex), {
+        recursive: true,
+        force: true,
+      });
     },
     restart: async () => {
       proc = startProc('docker-registry', ['serve', configFile], { logFile });

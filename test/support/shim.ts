@@ -17,16 +17,24 @@ export interface TestShim {
   stop(): Promise<number | string | null>;
 }
 
-export async function startShim(dir: string, configYaml: string, env: NodeJS.ProcessEnv = process.env): Promise<TestShim> {
+export async function startShim(
+  dir: string,
+  configYaml: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TestShim> {
   const configFile = join(dir, 'image-cri-shim.yaml');
   writeFileSync(configFile, configYaml, { mode: 0o600 });
   const socket = /^shim:\s*(\S+)/m.exec(configYaml)?.[1] ?? '/var/run/image-cri-shim.sock';
   const proc = startProc(process.execPath, [CLI, '--file', configFile], { env, logFile: join(dir, 'shim.log') });
   const waitForLog = (text: string | RegExp, timeoutMs = 15_000, from = 0) =>
-    waitFor(`shim log ${String(text)}`, () => {
-      const out = proc.output().slice(from);
-      return typeof text === 'string' ? out.includes(text) : text.test(out);
-    }, timeoutMs);
+    waitFor(
+      `shim log ${String(text)}`,
+      () => {
+        const out = proc.output().slice(from);
+        return typeof text === 'string' ? out.includes(text) : text.test(out);
+      },
+      timeoutMs,
+    );
   await Promise.race([
     waitForLog('image-cri-shim listening on', 30_000),
     proc.exited().then((code) => {

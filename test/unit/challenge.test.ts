@@ -7,10 +7,28 @@ describe('parseChallenges', () => {
     ['Basic realm="Registry Realm"', [{ scheme: 'basic', params: { realm: 'Registry Realm' } }]],
     [
       'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
-      [{ scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/nginx:pull' } }],
+      [
+        {
+          scheme: 'bearer',
+          params: {
+            realm: 'https://auth.docker.io/token',
+            service: 'registry.docker.io',
+            scope: 'repository:library/nginx:pull',
+          },
+        },
+      ],
     ],
-    ['bearer REALM=http://x/token, Service=svc', [{ scheme: 'bearer', params: { realm: 'http://x/token', service: 'svc' } }]],
-    ['Basic realm="a", Bearer realm="b"', [{ scheme: 'basic', params: { realm: 'a' } }, { scheme: 'bearer', params: { realm: 'b' } }]],
+    [
+      'bearer REALM=http://x/token, Service=svc',
+      [{ scheme: 'bearer', params: { realm: 'http://x/token', service: 'svc' } }],
+    ],
+    [
+      'Basic realm="a", Bearer realm="b"',
+      [
+        { scheme: 'basic', params: { realm: 'a' } },
+        { scheme: 'bearer', params: { realm: 'b' } },
+      ],
+    ],
     ['Bearer realm="with \\"quote\\""', [{ scheme: 'bearer', params: { realm: 'with "quote"' } }]],
     ['Bearer realm="unterminated', [{ scheme: 'bearer', params: { realm: 'unterminated' } }]],
     ['', []],

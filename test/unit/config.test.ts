@@ -73,9 +73,19 @@ cache:
     assert.equal(config.force, true);
     assert.equal(config.timeoutMs, 90_000);
     assert.equal(config.reloadIntervalMs, 30_000);
-    assert.deepEqual(config.cache, { imageCacheSize: 1024, imageCacheTtlMs: 3_600_000, domainCacheTtlMs: 600_000, statsLogIntervalMs: 60_000, disableStats: true });
+    assert.deepEqual(config.cache, {
+      imageCacheSize: 1024,
+      imageCacheTtlMs: 3_600_000,
+      domainCacheTtlMs: 600_000,
+      statsLogIntervalMs: 60_000,
+      disableStats: true,
+    });
     const [offline, hub, plain, harbor] = config.registries;
-    assert.deepEqual(offline!.credentials, { username: 'admin', password: 'pass:with:colons' }, 'split at the first colon');
+    assert.deepEqual(
+      offline!.credentials,
+      { username: 'admin', password: 'pass:with:colons' },
+      'split at the first colon',
+    );
     assert.equal(offline!.priority, 900);
     assert.equal(hub!.domain, 'docker.io');
     assert.equal(hub!.apiOrigin, 'https://registry-1.docker.io');
@@ -97,7 +107,9 @@ cache:
   });
 
   it('warns about unknown keys without failing', () => {
-    const { warnings } = parse('address: sealos.hub\nfoo: 1\ncache:\n  bar: 2\nregistries:\n  - address: a.io\n    prio: 3\n');
+    const { warnings } = parse(
+      'address: sealos.hub\nfoo: 1\ncache:\n  bar: 2\nregistries:\n  - address: a.io\n    prio: 3\n',
+    );
     assert.deepEqual(warnings, [
       `${FILE}: foo: unknown key (ignored)`,
       `${FILE}: registries[0].prio: unknown key (ignored)`,
@@ -118,7 +130,10 @@ cache:
     ['registries:\n  - address: a.io\n', 'address: is required'],
     ['address: ""\n', 'address: is required'],
     ['address: ftp://x\n', 'address: not a registry address: "ftp://x"'],
-    ['address: a.io\nregistries:\n  - address: r1\n  - address: r2\n  - address: r3\n    priority: high\n', 'registries[2].priority: expected a number, got "high"'],
+    [
+      'address: a.io\nregistries:\n  - address: r1\n  - address: r2\n  - address: r3\n    priority: high\n',
+      'registries[2].priority: expected a number, got "high"',
+    ],
     ['address: a.io\ntimeout: 15 minutes\n', 'timeout: expected a duration such as "15s" or "1m30s", got "15 minutes"'],
     ['address: a.io\ndebug: "yes"\n', 'debug: expected true or false, got "yes"'],
     ['address: a.io\nregistries: docker.io\n', 'registries: expected a list, got "docker.io"'],
@@ -133,33 +148,65 @@ cache:
     it(`rejects: ${message}`, () => {
       assert.throws(
         () => parse(text),
-        (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG' && e.message.startsWith(`${FILE}: `) && e.message.includes(message),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.code === 'ERR_CONFIG' &&
+          e.message.startsWith(`${FILE}: `) &&
+          e.message.includes(message),
       );
     });
   }
 
   it('never echoes a long value (which may be a secret) in an error', () => {
     const secret = 'x'.repeat(64);
-    assert.throws(() => parse(`address: a.io\ndebug: ${secret}\n`), (e: Error) => !e.message.includes(secret));
+    assert.throws(
+      () => parse(`address: a.io\ndebug: ${secret}\n`),
+      (e: Error) => !e.message.includes(secret),
+    );
   });
 
   // Before: "not a registry address: "http://alice:S3CRET@host"" and "expected a string, got 7731990042".
   const secrets: [string, string, string, 'error' | 'warning'][] = [
-    ['a password in the offline address (ignored, as Go does)', 'address: http://alice:S3CRET@sealos.hub:5000\n', 'S3CRET', 'warning'],
-    ['a password in a registry address', 'address: a.io\nregistries:\n  - address: https://bob:B0B-SECRET@r.io/proj\n', 'B0B-SECRET', 'warning'],
+    [
+      'a password in the offline address (ignored, as Go does)',
+      'address: http://alice:S3CRET@sealos.hub:5000\n',
+      'S3CRET',
+      'warning',
+    ],
+    [
+      'a password in a registry address',
+      'address: a.io\nregistries:\n  - address: https://bob:B0B-SECRET@r.io/proj\n',
+      'B0B-SECRET',
+      'warning',
+    ],
     ['a password in a bare address', 'address: carol:C4ROL@r.io\n', 'C4ROL', 'warning'],
     ['a numeric password', 'address: a.io\nauth:\n  username: u\n  password: 7731990042\n', '7731990042', 'error'],
     ['a numeric user', 'address: a.io\nauth:\n  username: 445566778899\n  password: p\n', '445566778899', 'error'],
-    ['a password that is a list', 'address: a.io\nauth:\n  username: u\n  password: [L1STSECRET]\n', 'L1STSECRET', 'error'],
+    [
+      'a password that is a list',
+      'address: a.io\nauth:\n  username: u\n  password: [L1STSECRET]\n',
+      'L1STSECRET',
+      'error',
+    ],
   ];
   for (const [what, text, secret, outcome] of secrets) {
     it(`names the key but never the credential: ${what}`, () => {
       if (outcome === 'error') {
-        assert.throws(() => parse(text), (e: unknown) => e instanceof ConfigError && e.key !== '' && e.message.startsWith(`${FILE}: `) && !e.message.includes(secret));
+        assert.throws(
+          () => parse(text),
+          (e: unknown) =>
+            e instanceof ConfigError &&
+            e.key !== '' &&
+            e.message.startsWith(`${FILE}: `) &&
+            !e.message.includes(secret),
+        );
         return;
       }
       const { config, warnings } = parse(text);
-      assert.ok(warnings.some((w) => w.startsWith(`${FILE}: `) && w.includes('address')), warnings.join('\n'));
+      assert.ok(
+        warnings.some((w) => w.startsWith(`${FILE}: `) && w.includes('address')),
+        warnings.join('\n'),
+      );
       assert.ok(!warnings.join('\n').includes(secret));
       assert.ok(!JSON.stringify(config.registries).includes(secret), 'the address is used without its userinfo');
     });
@@ -168,7 +215,10 @@ cache:
   it(`refuses more than ${DEFAULTS.maxRegistries} registries, naming the count and the limit`, () => {
     const many = Array.from({ length: 5_000 }, (_, i) => `  - address: r${i}.io\n`).join('');
     assert.throws(() => parse(`address: a.io\nregistries:\n${many}`), /registries: 5000 entries; the limit is 256/);
-    assert.equal(parse(`address: a.io\nregistries:\n${many.split('\n').slice(0, 256).join('\n')}\n`).config.registries.length, 257);
+    assert.equal(
+      parse(`address: a.io\nregistries:\n${many.split('\n').slice(0, 256).join('\n')}\n`).config.registries.length,
+      257,
+    );
   });
 });
 
@@ -187,7 +237,11 @@ describe('readConfigText', () => {
     ['a FIFO', (path) => execFileSync('mkfifo', [path]), /not a regular file/],
     // Before: the heap filled until the process died.
     ['a symlink to /dev/zero', (path) => symlinkSync('/dev/zero', path), /not a regular file/],
-    ['a file of 50 MB', (path) => writeFileSync(path, `address: a.io\n#${'x'.repeat(50 * 1024 * 1024)}\n`), /larger than 256 KiB/],
+    [
+      'a file of 50 MB',
+      (path) => writeFileSync(path, `address: a.io\n#${'x'.repeat(50 * 1024 * 1024)}\n`),
+      /larger than 256 KiB/,
+    ],
     ['a missing file', () => {}, /cannot read: ENOENT/],
   ];
   for (const [what, make, message] of refused) {
@@ -195,7 +249,10 @@ describe('readConfigText', () => {
       const path = join(tmp.path, what.replace(/\W+/g, '-'));
       make(path);
       const started = performance.now();
-      await assert.rejects(readConfigText(path), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${path}: `) && message.test(e.message));
+      await assert.rejects(
+        readConfigText(path),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${path}: `) && message.test(e.message),
+      );
       assert.ok(performance.now() - started < 2000);
     });
   }
@@ -205,9 +262,15 @@ describe('registry addresses', () => {
   const cases: [string, ReturnType<typeof parseRegistryAddress>][] = [
     ['docker.io', { scheme: 'https', schemeGiven: false, domain: 'docker.io', prefix: '' }],
     ['index.docker.io', { scheme: 'https', schemeGiven: false, domain: 'docker.io', prefix: '' }],
-    ['registry.example.com:5000', { scheme: 'https', schemeGiven: false, domain: 'registry.example.com:5000', prefix: '' }],
+    [
+      'registry.example.com:5000',
+      { scheme: 'https', schemeGiven: false, domain: 'registry.example.com:5000', prefix: '' },
+    ],
     ['http://sealos.hub:5000', { scheme: 'http', schemeGiven: true, domain: 'sealos.hub:5000', prefix: '' }],
-    ['https://harbor.corp/dockerhub-proxy/', { scheme: 'https', schemeGiven: true, domain: 'harbor.corp', prefix: 'dockerhub-proxy' }],
+    [
+      'https://harbor.corp/dockerhub-proxy/',
+      { scheme: 'https', schemeGiven: true, domain: 'harbor.corp', prefix: 'dockerhub-proxy' },
+    ],
     ['HTTP://Sealos.Hub:5000', { scheme: 'http', schemeGiven: true, domain: 'sealos.hub:5000', prefix: '' }],
     ['ftp://x', undefined],
     ['http://', undefined],

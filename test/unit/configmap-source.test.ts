@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { discoverCluster } from '../../src/kube/cluster.js';
+import { connectCluster, findCluster } from '../../src/kube/cluster.js';
 import { ConfigMapSource } from '../../src/kube/configmap-source.js';
 import { setLogSink } from '../../src/log.js';
 import { FakeKubeApi } from '../support/kube-api.js';
@@ -19,10 +19,11 @@ after(async () => {
   dir.remove();
 });
 
-function follow(name: string) {
+async function follow(name: string) {
   const seen: (string | undefined)[] = [];
-  const { kc } = discoverCluster({ KUBECONFIG: api.kubeconfig, HOME: dir.path });
-  const source = new ConfigMapSource(kc, {
+  const env = { KUBECONFIG: api.kubeconfig, HOME: dir.path };
+  const client = await connectCluster(findCluster(env), env);
+  const source = new ConfigMapSource(client, {
     namespace: 'kube-system',
     name,
     key: 'registries.yaml',
@@ -36,59 +37,62 @@ function follow(name: string) {
 
 describe('ConfigMapSource', () => {
   it('reads the current content with one LIST, undefined when missing', async () => {
-    const { source } = follow('cm-missing');
+    const { source } = await follow('cm-missing');
     assert.equal(await source.current(), undefined);
     api.put('cm-read', { 'registries.yaml': 'debug: true\n' });
-    const other = follow('cm-read');
+    const other = await follow('cm-read');
     assert.equal(await other.source.current(), 'debug: true\n');
-    const lists = api.requests.filter((r) => r.url.includes('fieldSelector=metadata.name%3Dcm-read') && !r.url.includes('watch=true'));
+    const lists = api.requests.filter(
+      (r) => r.url.includes('fieldSelector=metadata.name%3Dcm-read') && !r.url.includes('watch=true'),
+    );
     assert.equal(lists.length, 1);
   });
 
   it('follows changes, deletion, dropped connections and expired versions through the watch', async () => {
     const name = 'cm-follow';
     api.put(name, { 'registries.yaml': 'v: 1\n' });
-    const { source, seen } = follow(name);
+    const { source, seen } = await follow(name);
     source.seen(await source.current());
     const running = source.run();
     try {
-    await waitFor('watch established', () => source.healthy());
+      await waitFor('watch established', () => source.healthy());
 
-    api.put(name, { 'registries.yaml': 'v: 2\n' });
-    await waitFor('v2', () => seen.at(-1) === 'v: 2\n', 3000);
-    api.put(name, { other: 'x', 'registries.yaml': 'v: 2\n' });
-    api.delete(name);
-    await waitFor('deletion', () => seen.length === 2 && seen[1] === undefined, 3000);
-    assert.deepEqual(seen, ['v: 2\n', undefined], 'unchanged key content is not delivered twice');
+      api.put(name, { 'registries.yaml': 'v: 2\n' });
+      await waitFor('v2', () => seen.at(-1) === 'v: 2\n', 3000);
+      api.put(name, { other: 'x', 'registries.yaml': 'v: 2\n' });
+      api.delete(name);
+      await waitFor('deletion', () => seen.length === 2 && seen[1] === undefined, 3000);
+      assert.deepEqual(seen, ['v: 2\n', undefined], 'unchanged key content is not delivered twice');
 
-    // A dropped connection resumes from the last resourceVersion, without a LIST.
-    const lists = () => api.requests.filter((r) => r.url.includes(`metadata.name%3D${name}`) && !r.url.includes('watch=true')).length;
-    const listsBefore = lists();
-    api.dropConnections();
-    await waitFor('rewatch', () => source.healthy() && api.requests.at(-1)!.url.includes('watch=true'), 5000);
-    assert.equal(lists(), listsBefore);
-    api.put(name, { 'registries.yaml': 'v: 3\n' });
-    await waitFor('v3', () => seen.at(-1) === 'v: 3\n', 3000);
+      // A dropped connection resumes from the last resourceVersion, without a LIST.
+      const lists = () =>
+        api.requests.filter((r) => r.url.includes(`metadata.name%3D${name}`) && !r.url.includes('watch=true')).length;
+      const listsBefore = lists();
+      api.dropConnections();
+      await waitFor('rewatch', () => source.healthy() && api.requests.at(-1)!.url.includes('watch=true'), 5000);
+      assert.equal(lists(), listsBefore);
+      api.put(name, { 'registries.yaml': 'v: 3\n' });
+      await waitFor('v3', () => seen.at(-1) === 'v: 3\n', 3000);
 
-    // History compacted while disconnected: 410 Gone, then a fresh LIST.
-    api.compact();
-    api.dropConnections();
-    api.put(name, { 'registries.yaml': 'v: 4\n' });
-    await waitFor('v4 after relist', () => seen.at(-1) === 'v: 4\n', 5000);
-    assert.ok(lists() > listsBefore, 're-listed after 410');
+      // History compacted while disconnected: 410 Gone, then a fresh LIST.
+      api.compact();
+      api.dropConnections();
+      api.put(name, { 'registries.yaml': 'v: 4\n' });
+      await waitFor('v4 after relist', () => seen.at(-1) === 'v: 4\n', 5000);
+      assert.ok(lists() > listsBefore, 're-listed after 410');
 
-    // API server down: retries; back up: picks up what changed meanwhile.
-    await api.stop();
-    await new Promise((r) => setTimeout(r, 800));
-    api.put(name, { 'registries.yaml': 'v: 5\n' });
-    await api.restart();
-    await waitFor('v5 after restart', () => seen.at(-1) === 'v: 5\n', 5000);
+      // API server down: retries; back up: picks up what changed meanwhile.
+      await api.stop();
+      await new Promise((r) => setTimeout(r, 800));
+      api.put(name, { 'registries.yaml': 'v: 5\n' });
+      await api.restart();
+      await waitFor('v5 after restart', () => seen.at(-1) === 'v: 5\n', 5000);
 
-    // Steady state: no requests at all while nothing changes.
-    await waitFor('watch established', () => source.healthy());
-    const quietFrom = api.requests.length;
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal(api.requests.length, quietFrom, 'a healthy watch costs no further requests');
+      // Steady state: no requests at all while nothing changes.
+      await waitFor('watch established', () => source.healthy());
+      const quietFrom = api.requests.length;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(api.requests.length, quietFrom, 'a healthy watch costs no further requests');
     } finally {
       source.stop();
       await running;
@@ -102,7 +106,7 @@ describe('ConfigMapSource', () => {
     api.forbidden.add('watch');
     const lines: string[] = [];
     setLogSink((l) => lines.push(l));
-    const { source, seen } = follow(name);
+    const { source, seen } = await follow(name);
     try {
       assert.equal(await source.current(), undefined, 'missing: a GET answered 404');
       api.put(name, { 'registries.yaml': 'g: 1\n' });
@@ -114,9 +118,40 @@ describe('ConfigMapSource', () => {
       await running;
     } finally {
       api.forbidden.clear();
-      setLogSink((l) => process.stderr.write(l + '\n'));
+      setLogSink((l) => process.stderr.write(`${l}\n`));
     }
-    assert.equal(lines.filter((l) => l.includes('may get kube-system/cm-get-only but not list or watch it')).length, 1, lines.join('\n'));
-    assert.ok(api.requests.every((r) => !(r.url.includes('watch=true') && r.url.includes('cm-get-only'))), 'no watch attempted once refused');
+    assert.equal(
+      lines.filter((l) => l.includes('may get kube-system/cm-get-only but not list or watch it')).length,
+      1,
+      lines.join('\n'),
+    );
+    assert.ok(
+      api.requests.every((r) => !(r.url.includes('watch=true') && r.url.includes('cm-get-only'))),
+      'no watch attempted once refused',
+    );
+  });
+
+  it('takes its credentials from an exec plugin (client.authentication.k8s.io ExecCredential)', async () => {
+    const credential = JSON.stringify({
+      apiVersion: 'client.authentication.k8s.io/v1',
+      kind: 'ExecCredential',
+      status: { token: api.token },
+    });
+    const kubeconfig = api.kubeconfigWith(
+      `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: ["-c", ${JSON.stringify(`echo '${credential}'`)}]\n`,
+      'exec-kubeconfig',
+    );
+    api.put('cm-exec', { 'registries.yaml': 'e: 1\n' });
+    const env = { KUBECONFIG: kubeconfig, HOME: dir.path };
+    const client = await connectCluster(findCluster(env), env);
+    const source = new ConfigMapSource(client, {
+      namespace: 'kube-system',
+      name: 'cm-exec',
+      key: 'registries.yaml',
+      pollIntervalMs: () => 300,
+      onChange: async () => {},
+    });
+    assert.equal(await source.current(), 'e: 1\n');
+    await client.close();
   });
 });

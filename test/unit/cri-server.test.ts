@@ -39,7 +39,11 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => runtime.listen(runtimeSocket, r));
-  const config = parseConfigText('address: http://sealos.hub:5000\nregistries:\n  - address: other.io\n    priority: 10\n', 'test', {}).config;
+  const config = parseConfigText(
+    'address: http://sealos.hub:5000\nregistries:\n  - address: other.io\n    priority: 10\n',
+    'test',
+    {},
+  ).config;
   conn = new RuntimeConnection(runtimeSocket);
   server = new CriServer({
     socketPath: shimSocket,
@@ -53,7 +57,7 @@ before(async () => {
 });
 
 after(async () => {
-  setLogSink((l) => process.stderr.write(l + '\n'));
+  setLogSink((l) => process.stderr.write(`${l}\n`));
   await server.close(1000);
   conn.close();
   await new Promise<void>((r) => runtime.close(() => r()));
@@ -62,7 +66,11 @@ after(async () => {
 
 async function call(method: string, image: string, extra: [string, string][] = []): Promise<void> {
   const client = await RawH2Client.connect(shimSocket);
-  const r = await client.result(client.request(grpcRequest(`/runtime.v1.ImageService/${method}`, 'localhost', extra), { body: imageRequest(image) }));
+  const r = await client.result(
+    client.request(grpcRequest(`/runtime.v1.ImageService/${method}`, 'localhost', extra), {
+      body: imageRequest(image),
+    }),
+  );
   assert.equal(header(r.headers.at(-1), 'grpc-status'), '0');
   client.close();
 }
@@ -88,7 +96,7 @@ describe('what the runtime is asked', () => {
   });
 });
 
-describe('the Go shim\'s log lines', () => {
+describe("the Go shim's log lines", () => {
   it('rewrite action=… on every rewrite asked for, from the probes and then from the cache', async () => {
     await call('PullImage', 'logged:v1');
     await call('PullImage', 'logged:v1');
@@ -111,7 +119,11 @@ describe('runtime socket detection (pkg/cri/cri.go detectCRISocketImpl)', () => 
     ['none found: the containerd path', [], CONTAINERD],
     ['cri-dockerd (not dockershim)', [DOCKERD], DOCKERD],
     ['CRI-O', [CRIO], CRIO],
-    ['several: an error naming them', [DOCKERD, CONTAINERD], /found multiple CRI sockets \(\/var\/run\/cri-dockerd\.sock, \/run\/containerd\/containerd\.sock\)/],
+    [
+      'several: an error naming them',
+      [DOCKERD, CONTAINERD],
+      /found multiple CRI sockets \(\/var\/run\/cri-dockerd\.sock, \/run\/containerd\/containerd\.sock\)/,
+    ],
   ];
   for (const [what, present, expected] of cases) {
     it(what, () => {
@@ -120,5 +132,9 @@ describe('runtime socket detection (pkg/cri/cri.go detectCRISocketImpl)', () => 
       else assert.throws(detect, expected);
     });
   }
-  it('the configured one, whatever exists', () => assert.equal(detectRuntimeSocket('/x.sock', () => true), '/x.sock'));
+  it('the configured one, whatever exists', () =>
+    assert.equal(
+      detectRuntimeSocket('/x.sock', () => true),
+      '/x.sock',
+    ));
 });

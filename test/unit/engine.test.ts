@@ -34,7 +34,10 @@ registries:
   - address: low.io
     priority: 1
 `);
-    assert.deepEqual(orderRegistries(c.registries).map((r) => r.domain), ['top.io', 'sealos.hub:5000', 'aa.io', 'zz.io', 'low.io']);
+    assert.deepEqual(
+      orderRegistries(c.registries).map((r) => r.domain),
+      ['top.io', 'sealos.hub:5000', 'aa.io', 'zz.io', 'low.io'],
+    );
   });
 
   it('drops the source domain and keeps tag, digest and any path prefix', () => {
@@ -57,7 +60,10 @@ describe('RewriteEngine', () => {
     const engine = new RewriteEngine(prober, config(BASE));
     const d = await engine.decide('nginx', 'PullImage');
     assert.equal(winnerOf(d)?.image, 'sealos.hub:5000/library/nginx:latest');
-    assert.deepEqual((await alternatives(d)).found.map((c) => c.image), ['docker.io/library/nginx:latest']);
+    assert.deepEqual(
+      (await alternatives(d)).found.map((c) => c.image),
+      ['docker.io/library/nginx:latest'],
+    );
     assert.equal(prober.calls.length, 5, 'every candidate probed once, concurrently');
   });
 
@@ -84,8 +90,15 @@ describe('RewriteEngine', () => {
   it('coalesces concurrent lookups of one image and caches the decision', async () => {
     const prober = new FakeProber({ 'docker.io': 'found' }, { 'docker.io': 20 });
     const engine = new RewriteEngine(prober, config(BASE));
-    const all = await Promise.all(Array.from({ length: 50 }, (_, i) => engine.decide(i % 2 ? 'nginx' : 'docker.io/library/nginx:latest', 'PullImage')));
-    assert.ok(all.every((d) => d === all[0]), 'one shared decision');
+    const all = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        engine.decide(i % 2 ? 'nginx' : 'docker.io/library/nginx:latest', 'PullImage'),
+      ),
+    );
+    assert.ok(
+      all.every((d) => d === all[0]),
+      'one shared decision',
+    );
     assert.equal(prober.calls.length, 5, 'one probe per registry');
     await engine.decide('nginx:latest', 'ImageStatus');
     assert.equal(prober.calls.length, 5, 'cache hit');
@@ -99,7 +112,10 @@ describe('RewriteEngine', () => {
     const d = await engine.decide('nginx', 'PullImage');
     assert.equal(d.transient, true);
     assert.equal(winnerOf(d)?.registry.domain, 'sealos.hub:5000');
-    const steady = await new RewriteEngine(new FakeProber({ 'fast-registry.io': 'found' }), config(BASE)).decide('nginx', 'PullImage');
+    const steady = await new RewriteEngine(new FakeProber({ 'fast-registry.io': 'found' }), config(BASE)).decide(
+      'nginx',
+      'PullImage',
+    );
     assert.equal(steady.transient, false);
   });
 
@@ -145,6 +161,9 @@ describe('RewriteEngine', () => {
     assert.equal(prober.calls.length, 10);
     assert.equal(winnerOf(d)?.registry.domain, 'sealos.hub:5000');
     assert.equal(prober.forgets, 1);
-    assert.match(formatCacheStats(engine.stats, new Date(Date.UTC(2026, 10, 28, 12, 0, 0, 345))), /^cache stats: image_hits=0 image_misses=2 domain_hits=\d+ domain_misses=\d+ image_evictions=0 domain_evictions=0 invalidations=1 generated_at=2026-11-28T12:00:00Z$/);
+    assert.match(
+      formatCacheStats(engine.stats, new Date(Date.UTC(2026, 10, 28, 12, 0, 0, 345))),
+      /^cache stats: image_hits=0 image_misses=2 domain_hits=\d+ domain_misses=\d+ image_evictions=0 domain_evictions=0 invalidations=1 generated_at=2026-11-28T12:00:00Z$/,
+    );
   });
 });

@@ -21,8 +21,13 @@ function mutate(seedText: string, r: () => number): string {
     const op = r();
     if (op < 0.35) s = s.slice(0, at) + ALPHABET[Math.floor(r() * ALPHABET.length)] + s.slice(at);
     else if (op < 0.6) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(r() * 8));
-    else if (op < 0.8) s = s.slice(0, at) + s.slice(Math.floor(r() * s.length), Math.floor(r() * s.length)) + s.slice(at);
-    else s = s.slice(0, at) + ['~', 'null', '-1', '99999999999', '1e308', '!!binary', '*a', '&a', '<<: *a', '[', '{'][Math.floor(r() * 11)] + s.slice(at);
+    else if (op < 0.8)
+      s = s.slice(0, at) + s.slice(Math.floor(r() * s.length), Math.floor(r() * s.length)) + s.slice(at);
+    else
+      s =
+        s.slice(0, at) +
+        ['~', 'null', '-1', '99999999999', '1e308', '!!binary', '*a', '&a', '<<: *a', '[', '{'][Math.floor(r() * 11)] +
+        s.slice(at);
   }
   return s;
 }
@@ -49,7 +54,6 @@ cache:
   imageCacheTTL: 30m
 `;
 
-
 const ITERATIONS = 3000;
 /** Slowest single input allowed: a parser that takes longer is as good as hung. */
 const MAX_MS_PER_INPUT = 200;
@@ -64,7 +68,10 @@ function fuzz(name: string, seedText: string, run: (input: string) => void): voi
         run(input);
       } catch (e) {
         assert.ok(e instanceof ConfigError, `input ${JSON.stringify(input)} threw ${String(e)}`);
-        assert.ok(e.message.length > 0 && e.message.length < 500, `unclear error for ${JSON.stringify(input)}: ${e.message}`);
+        assert.ok(
+          e.message.length > 0 && e.message.length < 500,
+          `unclear error for ${JSON.stringify(input)}: ${e.message}`,
+        );
       }
       const ms = performance.now() - started;
       assert.ok(ms < MAX_MS_PER_INPUT, `input ${JSON.stringify(input)} took ${ms} ms`);
@@ -85,7 +92,13 @@ describe('fuzzing', () => {
 
   it(`image references: ${ITERATIONS * 3} random and mutated inputs`, () => {
     const r = rng(42);
-    const seeds = ['nginx', 'docker.io/library/nginx:1.25', `quay.io/a/b:c@sha256:${'d'.repeat(64)}`, 'localhost:5000/x/y', '[::1]:5000/app:v1'];
+    const seeds = [
+      'nginx',
+      'docker.io/library/nginx:1.25',
+      `quay.io/a/b:c@sha256:${'d'.repeat(64)}`,
+      'localhost:5000/x/y',
+      '[::1]:5000/app:v1',
+    ];
     for (let i = 0; i < ITERATIONS * 3; i++) {
       const input = i % 3 === 0 ? randomText(r, 80) : mutate(seeds[i % seeds.length]!, r);
       const started = performance.now();

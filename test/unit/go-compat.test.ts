@@ -54,7 +54,11 @@ const CASES: Record<string, Case> = {
   'a registry entry with an empty address is skipped': {
     text: 'registries:\n  - address: ""\n  - address: r.io\n',
     go: 'pkg/types/config.go PreProcess (registry.Address == "" → continue)',
-    check: (c) => assert.deepEqual(c.registries.map((r) => r.domain), ['sealos.hub:5000', 'r.io']),
+    check: (c) =>
+      assert.deepEqual(
+        c.registries.map((r) => r.domain),
+        ['sealos.hub:5000', 'r.io'],
+      ),
     warns: 'registries[0].address',
   },
   'a negative timeout means the default': {
@@ -66,7 +70,8 @@ const CASES: Record<string, Case> = {
   'a ${VAR} that is not set is kept as written': {
     text: 'auth: admin:${NOT_SET_ANYWHERE}\n',
     go: 'the Go shim does not expand variables: the password is the text as written',
-    check: (c) => assert.deepEqual(c.registries[0]!.credentials, { username: 'admin', password: '${NOT_SET_ANYWHERE}' }),
+    check: (c) =>
+      assert.deepEqual(c.registries[0]!.credentials, { username: 'admin', password: '${NOT_SET_ANYWHERE}' }),
     warns: 'auth',
   },
   'a key written twice takes the last value': {
@@ -78,7 +83,11 @@ const CASES: Record<string, Case> = {
   'the same registry listed twice: the last entry counts': {
     text: 'registries:\n  - address: r.io\n    priority: 100\n  - address: https://r.io\n    priority: 200\n',
     go: 'pkg/types/config.go PreProcess (criAuth[domain] = …: one entry per domain, the last)',
-    check: (c) => assert.deepEqual(c.registries.slice(1).map((r) => [r.domain, r.priority]), [['r.io', 200]]),
+    check: (c) =>
+      assert.deepEqual(
+        c.registries.slice(1).map((r) => [r.domain, r.priority]),
+        [['r.io', 200]],
+      ),
     warns: 'registries',
   },
 };
@@ -141,8 +150,13 @@ describe('the ConfigMap, read by the same field reader (lenient)', () => {
   });
 
   it('drops a registry whose address names none, and keeps the others (before: the whole sync failed)', () => {
-    const { fields, warnings } = parseConfigMapData('registries:\n  - address: "bad host"\n    priority: 9\n  - address: r.io\n    priority: 8\n');
-    assert.deepEqual(fields.registries?.map((r) => r.address), ['r.io']);
+    const { fields, warnings } = parseConfigMapData(
+      'registries:\n  - address: "bad host"\n    priority: 9\n  - address: r.io\n    priority: 8\n',
+    );
+    assert.deepEqual(
+      fields.registries?.map((r) => r.address),
+      ['r.io'],
+    );
     assert.match(warnings.join('\n'), /registries\[0\]\.address: not a registry address: "bad host"; ignored/);
   });
 
@@ -167,9 +181,23 @@ describe('the same image goes to the same registry as with the Go shim', () => {
       `app:v1@${DIGEST}`,
       'sealos.hub:5000/library/app:v1',
     ],
-    ['…unless digestFallback: false', 'ours only: a strict node verifies every digest', `${BASE}digestFallback: false
-`, { 'sealos.hub:5000@v1': 'found' }, `app:v1@${DIGEST}`, undefined],
-    ['…and the digest is kept when a registry has it', 'pkg/server/utils.go replaceImage', BASE, { 'sealos.hub:5000': 'found' }, `app:v1@${DIGEST}`, `sealos.hub:5000/library/app:v1@${DIGEST}`],
+    [
+      '…unless digestFallback: false',
+      'ours only: a strict node verifies every digest',
+      `${BASE}digestFallback: false
+`,
+      { 'sealos.hub:5000@v1': 'found' },
+      `app:v1@${DIGEST}`,
+      undefined,
+    ],
+    [
+      '…and the digest is kept when a registry has it',
+      'pkg/server/utils.go replaceImage',
+      BASE,
+      { 'sealos.hub:5000': 'found' },
+      `app:v1@${DIGEST}`,
+      `sealos.hub:5000/library/app:v1@${DIGEST}`,
+    ],
     [
       'equal priority: the tie is broken on "index.docker.io", not "docker.io"',
       'the Go shim keys Docker Hub as index.docker.io (crane GetRegistryDomain/NormalizeRegistry)',

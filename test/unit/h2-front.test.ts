@@ -29,7 +29,12 @@ before(async () => {
     stream.on('trailers', (t) => (trailer = String(t['x-sum'])));
     stream.on('data', (chunk: Buffer) => (length += chunk.length));
     stream.on('end', () => {
-      stream.respond({ ':status': 200, 'x-authority': String(headers[':authority']), 'x-length': String(length), 'x-trailer': trailer });
+      stream.respond({
+        ':status': 200,
+        'x-authority': String(headers[':authority']),
+        'x-length': String(length),
+        'x-trailer': trailer,
+      });
       stream.end();
     });
   });
@@ -67,10 +72,20 @@ const SOCKET_PATH = '/var/run/image-cri-shim.sock';
 
 describe('authority forms', () => {
   const cases: { name: string; authority: string | undefined; served: string; way: 'direct' | 'filtered' }[] = [
-    { name: 'a socket path (grpc-go, kubelet/crictl <= 1.30)', authority: SOCKET_PATH, served: SUBSTITUTE_AUTHORITY, way: 'filtered' },
+    {
+      name: 'a socket path (grpc-go, kubelet/crictl <= 1.30)',
+      authority: SOCKET_PATH,
+      served: SUBSTITUTE_AUTHORITY,
+      way: 'filtered',
+    },
     { name: 'an empty authority', authority: '', served: SUBSTITUTE_AUTHORITY, way: 'filtered' },
     { name: 'no authority at all', authority: undefined, served: SUBSTITUTE_AUTHORITY, way: 'filtered' },
-    { name: 'a %-encoded path (newer gRPC core)', authority: '%2Fvar%2Frun%2Fimage-cri-shim.sock', served: '%2Fvar%2Frun%2Fimage-cri-shim.sock', way: 'direct' },
+    {
+      name: 'a %-encoded path (newer gRPC core)',
+      authority: '%2Fvar%2Frun%2Fimage-cri-shim.sock',
+      served: '%2Fvar%2Frun%2Fimage-cri-shim.sock',
+      way: 'direct',
+    },
     { name: 'localhost (kubelet/crictl >= 1.31)', authority: 'localhost', served: 'localhost', way: 'direct' },
   ];
   for (const c of cases) {
@@ -102,14 +117,26 @@ describe('header blocks through the filter', () => {
     { huffman: true, representation: 'without' as const },
     { huffman: false, representation: 'never' as const },
   ];
-  const framings = [{}, { split: 7 }, { split: 1 }, { padding: 13 }, { priority: true }, { padding: 0, priority: true, split: 5 }];
+  const framings = [
+    {},
+    { split: 7 },
+    { split: 1 },
+    { padding: 13 },
+    { priority: true },
+    { padding: 0, priority: true, split: 5 },
+  ];
   for (const encoding of encodings) {
     for (const framing of framings) {
       it(`${JSON.stringify({ ...encoding, ...framing })}: 6 requests on one connection`, async () => {
         const client = await RawH2Client.connect(path);
         for (let i = 0; i < 6; i++) {
-          const extra: [string, string][] = [['user-agent', 'grpc-go/1.59.0'], [`x-n${i % 3}`, 'v'.repeat(i * 10)]];
-          const r = await client.result(client.request(grpcRequest(`/m/${i}`, SOCKET_PATH, extra), { ...encoding, ...framing }));
+          const extra: [string, string][] = [
+            ['user-agent', 'grpc-go/1.59.0'],
+            [`x-n${i % 3}`, 'v'.repeat(i * 10)],
+          ];
+          const r = await client.result(
+            client.request(grpcRequest(`/m/${i}`, SOCKET_PATH, extra), { ...encoding, ...framing }),
+          );
           assert.equal(r.reset, undefined, `request ${i}`);
           assert.equal(header(r.headers[0], 'x-authority'), SUBSTITUTE_AUTHORITY);
         }
@@ -125,7 +152,9 @@ describe('header blocks through the filter', () => {
     for (let i = 0; i < 30; i++) {
       if (i === 10) client.encoder.resize(0, 150); // empty, then smaller: two updates in one block
       const extra: [string, string][] = [[`x-key-${i % 4}`, `value-${i}`.repeat(3)]];
-      const r = await client.result(client.request(grpcRequest(`/evict/${i % 5}`, `${SOCKET_PATH}${i % 3}`, extra), { huffman: i % 2 === 0 }));
+      const r = await client.result(
+        client.request(grpcRequest(`/evict/${i % 5}`, `${SOCKET_PATH}${i % 3}`, extra), { huffman: i % 2 === 0 }),
+      );
       assert.equal(header(r.headers[0], 'x-authority'), SUBSTITUTE_AUTHORITY, `request ${i}`);
     }
     client.close();
@@ -134,7 +163,9 @@ describe('header blocks through the filter', () => {
   it('relays a body of many DATA frames and the client trailers', async () => {
     const client = await RawH2Client.connect(path);
     const body = Buffer.alloc(200_000, 7);
-    const r = await client.result(client.request(grpcRequest('/big', SOCKET_PATH), { body, trailers: [['x-sum', 'all-sent']], huffman: true }));
+    const r = await client.result(
+      client.request(grpcRequest('/big', SOCKET_PATH), { body, trailers: [['x-sum', 'all-sent']], huffman: true }),
+    );
     assert.equal(header(r.headers[0], 'x-length'), String(body.length));
     assert.equal(header(r.headers[0], 'x-trailer'), 'all-sent');
     client.close();
@@ -142,7 +173,10 @@ describe('header blocks through the filter', () => {
 });
 
 describe('protocol errors', () => {
-  async function goawayAfter(send: (c: RawH2Client) => void, options: { awaitServerPreface?: boolean } = {}): Promise<RawH2Client> {
+  async function goawayAfter(
+    send: (c: RawH2Client) => void,
+    options: { awaitServerPreface?: boolean } = {},
+  ): Promise<RawH2Client> {
     const client = await RawH2Client.connect(path, options);
     send(client);
     await client.until(() => client.goaway !== undefined || client.closed, 'GOAWAY');

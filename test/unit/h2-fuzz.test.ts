@@ -27,7 +27,15 @@ function mutate(input: Buffer, r: () => number): Buffer {
     const op = r();
     if (op < 0.4 && bytes.length > 0) bytes[Math.min(at, bytes.length - 1)] = Math.floor(r() * 256);
     else if (op < 0.6) bytes.splice(at, 1 + Math.floor(r() * 4));
-    else if (op < 0.8) bytes.splice(at, 0, ...Array.from({ length: 1 + Math.floor(r() * 4) }, () => [0x00, 0x7f, 0x80, 0xff, 0x3f, 0x20][Math.floor(r() * 6)]!));
+    else if (op < 0.8)
+      bytes.splice(
+        at,
+        0,
+        ...Array.from(
+          { length: 1 + Math.floor(r() * 4) },
+          () => [0x00, 0x7f, 0x80, 0xff, 0x3f, 0x20][Math.floor(r() * 6)]!,
+        ),
+      );
     else bytes.length = Math.max(0, at);
   }
   return Buffer.from(bytes);
@@ -39,15 +47,29 @@ function clientStream(r: () => number, n: number): Buffer {
   const parts = [EMPTY_SETTINGS, frameHeader(0, FrameType.SETTINGS, Flag.ACK, 0)];
   for (let i = 0; i < n; i++) {
     const id = 1 + 2 * i;
-    const block = encoder.encode(grpcRequest(`/s/${i % 3}`, r() < 0.5 ? '/var/run/x.sock' : undefined, [[`x-${i}`, 'v'.repeat(i * 7)]]), {
-      huffman: r() < 0.5,
-      representation: REPRESENTATIONS[Math.floor(r() * 3)],
-    });
+    const block = encoder.encode(
+      grpcRequest(`/s/${i % 3}`, r() < 0.5 ? '/var/run/x.sock' : undefined, [[`x-${i}`, 'v'.repeat(i * 7)]]),
+      {
+        huffman: r() < 0.5,
+        representation: REPRESENTATIONS[Math.floor(r() * 3)],
+      },
+    );
     const split = 1 + Math.floor(r() * (block.length + 1));
-    parts.push(frameHeader(Math.min(split, block.length), FrameType.HEADERS, (split >= block.length ? Flag.END_HEADERS : 0) | Flag.END_STREAM, id), block.subarray(0, split));
+    parts.push(
+      frameHeader(
+        Math.min(split, block.length),
+        FrameType.HEADERS,
+        (split >= block.length ? Flag.END_HEADERS : 0) | Flag.END_STREAM,
+        id,
+      ),
+      block.subarray(0, split),
+    );
     for (let pos = split; pos < block.length; pos += split) {
       const part = block.subarray(pos, pos + split);
-      parts.push(frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id), part);
+      parts.push(
+        frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id),
+        part,
+      );
     }
   }
   return Buffer.concat(parts);
@@ -73,7 +95,10 @@ describe('HpackDecoder fuzz', () => {
       if (i % 2 === 0) {
         block = Buffer.from(Array.from({ length: Math.floor(r() * 48) }, () => Math.floor(r() * 256)));
       } else {
-        const valid = new HpackEncoder().encode(grpcRequest('/m', '/run/x.sock', [['x', 'y'.repeat(i % 50)]]), { huffman: r() < 0.5, representation: REPRESENTATIONS[i % 3] });
+        const valid = new HpackEncoder().encode(grpcRequest('/m', '/run/x.sock', [['x', 'y'.repeat(i % 50)]]), {
+          huffman: r() < 0.5,
+          representation: REPRESENTATIONS[i % 3],
+        });
         block = mutate(valid, r);
       }
       const decoder = new HpackDecoder(4096, 4096);
@@ -129,13 +154,23 @@ describe('live front fuzz', () => {
     });
     server.on('session', (s) => s.on('error', () => {}));
     const listener = net.createServer((socket) =>
-      handOff(socket, server, { ...LIMITS, settingsTimeoutMs: 300, idleTimeoutMs: () => 60_000, onRefused: () => {}, onDirect: () => {}, onFiltered: () => {} }),
+      handOff(socket, server, {
+        ...LIMITS,
+        settingsTimeoutMs: 300,
+        idleTimeoutMs: () => 60_000,
+        onRefused: () => {},
+        onDirect: () => {},
+        onFiltered: () => {},
+      }),
     );
     await new Promise<void>((resolve) => listener.listen(path, resolve));
     const r = rng(0xbeef);
     try {
       for (let i = 0; i < 150; i++) {
-        const input = Buffer.concat([CLIENT_PREFACE, i % 10 === 0 ? clientStream(r, 2) : mutate(clientStream(r, 2), r)]);
+        const input = Buffer.concat([
+          CLIENT_PREFACE,
+          i % 10 === 0 ? clientStream(r, 2) : mutate(clientStream(r, 2), r),
+        ]);
         await new Promise<void>((resolve, reject) => {
           const socket = net.connect(path);
           const timer = setTimeout(() => reject(new Error(`connection ${i} still open after 5 s`)), 5000);

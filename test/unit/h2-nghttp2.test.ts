@@ -32,7 +32,8 @@ describe('HpackDecoder on nghttp2 output', () => {
           chunk = preface.subarray(CLIENT_PREFACE.length);
         }
         for (const f of reader.push(chunk)) {
-          const block = f.type === FrameType.HEADERS || f.type === FrameType.CONTINUATION ? assembler.accept(f) : undefined;
+          const block =
+            f.type === FrameType.HEADERS || f.type === FrameType.CONTINUATION ? assembler.accept(f) : undefined;
           if (block) blocks.push(block.fragment);
         }
       });
@@ -41,12 +42,21 @@ describe('HpackDecoder on nghttp2 output', () => {
     const session = http2.connect('http://localhost', { createConnection: () => net.connect(path) });
     session.on('error', () => {});
     // Every octet a header value may hold (HTAB, visible ASCII, obs-text), in runs.
-    const octets = [9, ...Array.from({ length: 0x7f - 0x20 }, (_, i) => 0x20 + i), ...Array.from({ length: 128 }, (_, i) => 0x80 + i)];
+    const octets = [
+      9,
+      ...Array.from({ length: 0x7f - 0x20 }, (_, i) => 0x20 + i),
+      ...Array.from({ length: 128 }, (_, i) => 0x80 + i),
+    ];
     const values = Array.from({ length: 8 }, (_, k) => String.fromCharCode(...octets.slice(k * 28, k * 28 + 28)));
     const sent: Record<string, string>[] = [];
     for (let i = 0; i < 3; i++) {
-      const headers: Record<string, string | string[]> = { ':method': 'POST', ':path': `/p/${i}`, 'x-common': 'same on every request', 'x-secret': `s${i}` };
-      values.forEach((v, k) => (headers[`x-v${k}`] = i === 1 ? v.split('').reverse().join('') : v));
+      const headers: Record<string, string | string[]> = {
+        ':method': 'POST',
+        ':path': `/p/${i}`,
+        'x-common': 'same on every request',
+        'x-secret': `s${i}`,
+      };
+      for (const [k, v] of values.entries()) headers[`x-v${k}`] = i === 1 ? v.split('').reverse().join('') : v;
       const req = session.request({ ...headers, [http2.sensitiveHeaders]: ['x-secret'] } as http2.OutgoingHttpHeaders);
       req.on('error', () => {});
       sent.push(headers as Record<string, string>);
@@ -64,7 +74,10 @@ describe('HpackDecoder on nghttp2 output', () => {
       assert.equal(fields.find((f) => f.name === 'x-secret')?.sensitive, true);
     });
     // The blocks did use what this test is about: Huffman strings and the dynamic table.
-    assert.ok(blocks.some((b) => b.some((byte) => byte >= 0xbe)), 'some field indexed from the dynamic table');
+    assert.ok(
+      blocks.some((b) => b.some((byte) => byte >= 0xbe)),
+      'some field indexed from the dynamic table',
+    );
   });
 });
 
@@ -80,13 +93,21 @@ describe('acceptedAuthority', () => {
 
   it('agrees with node:http2 on every octet, on the empty value and on a missing one', async () => {
     const client = await RawH2Client.connect(path);
-    const cases: (string | undefined)[] = [undefined, '', ...Array.from({ length: 256 }, (_, b) => `a${String.fromCharCode(b)}b`)];
+    const cases: (string | undefined)[] = [
+      undefined,
+      '',
+      ...Array.from({ length: 256 }, (_, b) => `a${String.fromCharCode(b)}b`),
+    ];
     const ids = cases.map((authority) => client.request(grpcRequest('/x', authority), { representation: 'without' }));
     for (const [i, id] of ids.entries()) {
       const result = await client.result(id);
       const served = result.reset === undefined;
       const authority = cases[i];
-      assert.equal(authority !== undefined && acceptedAuthority(authority), served, `:authority ${JSON.stringify(authority)}`);
+      assert.equal(
+        authority !== undefined && acceptedAuthority(authority),
+        served,
+        `:authority ${JSON.stringify(authority)}`,
+      );
     }
     assert.equal(acceptedAuthority('/var/run/image-cri-shim.sock'), false);
     assert.equal(acceptedAuthority('%2Fvar%2Frun%2Fimage-cri-shim.sock'), true);

@@ -10,11 +10,33 @@ const pairs = (fields: HeaderField[]) => fields.map((f) => [f.name, f.value]);
 // RFC 7541 Appendix C: each sequence is decoded with one decoder, in order. C.3 and C.4 are the
 // same three requests (plain, then Huffman strings); C.5 and C.6 the same three responses.
 const REQUESTS: [string, string][][] = [
-  [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com']],
-  [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com'], ['cache-control', 'no-cache']],
-  [[':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], [':authority', 'www.example.com'], ['custom-key', 'custom-value']],
+  [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+  ],
+  [
+    [':method', 'GET'],
+    [':scheme', 'http'],
+    [':path', '/'],
+    [':authority', 'www.example.com'],
+    ['cache-control', 'no-cache'],
+  ],
+  [
+    [':method', 'GET'],
+    [':scheme', 'https'],
+    [':path', '/index.html'],
+    [':authority', 'www.example.com'],
+    ['custom-key', 'custom-value'],
+  ],
 ];
-const RESPONSE_302: [string, string][] = [[':status', '302'], ['cache-control', 'private'], ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'], ['location', 'https://www.example.com']];
+const RESPONSE_302: [string, string][] = [
+  [':status', '302'],
+  ['cache-control', 'private'],
+  ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'],
+  ['location', 'https://www.example.com'],
+];
 const RESPONSES: [string, string][][] = [
   RESPONSE_302,
   [[':status', '307'], ...RESPONSE_302.slice(1)],
@@ -31,13 +53,21 @@ const RFC_SEQUENCES: { name: string; tableSize: number; blocks: string[]; expect
   {
     name: 'C.3 requests, plain strings',
     tableSize: 4096,
-    blocks: ['8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d', '8286 84be 5808 6e6f 2d63 6163 6865', '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65'],
+    blocks: [
+      '8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
+      '8286 84be 5808 6e6f 2d63 6163 6865',
+      '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65',
+    ],
     expected: REQUESTS,
   },
   {
     name: 'C.4 requests, Huffman',
     tableSize: 4096,
-    blocks: ['8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff', '8286 84be 5886 a8eb 1064 9cbf', '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'],
+    blocks: [
+      '8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff',
+      '8286 84be 5886 a8eb 1064 9cbf',
+      '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf',
+    ],
     expected: REQUESTS,
   },
   {
@@ -65,7 +95,10 @@ const RFC_SEQUENCES: { name: string; tableSize: number; blocks: string[]; expect
 describe('Huffman code (RFC 7541 Appendix B)', () => {
   it('is complete: the code lengths fill the code space exactly (Kraft sum 1)', () => {
     assert.equal(CODE_LENGTHS.length, 257);
-    assert.equal(CODE_LENGTHS.reduce((sum, l) => sum + 2 ** -l, 0), 1);
+    assert.equal(
+      CODE_LENGTHS.reduce((sum, l) => sum + 2 ** -l, 0),
+      1,
+    );
   });
 
   it('round-trips every octet', () => {
@@ -88,13 +121,16 @@ describe('HpackDecoder', () => {
   for (const seq of RFC_SEQUENCES) {
     it(`decodes RFC 7541 ${seq.name}`, () => {
       const decoder = new HpackDecoder(seq.tableSize, 65536);
-      seq.blocks.forEach((block, i) => assert.deepEqual(pairs(decoder.decode(hex(block))), seq.expected[i]));
+      for (const [i, block] of seq.blocks.entries())
+        assert.deepEqual(pairs(decoder.decode(hex(block))), seq.expected[i]);
     });
   }
 
   it('decodes C.2 literals: incremental, without indexing, never indexed (kept sensitive)', () => {
     const d = new HpackDecoder(4096, 65536);
-    assert.deepEqual(pairs(d.decode(hex('400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572'))), [['custom-key', 'custom-header']]);
+    assert.deepEqual(pairs(d.decode(hex('400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572'))), [
+      ['custom-key', 'custom-header'],
+    ]);
     assert.deepEqual(pairs(d.decode(hex('040c 2f73 616d 706c 652f 7061 7468'))), [[':path', '/sample/path']]);
     const [secret] = d.decode(hex('1008 7061 7373 776f 7264 0673 6563 7265 74'));
     assert.deepEqual([secret!.name, secret!.value, secret!.sensitive], ['password', 'secret', true]);
@@ -106,9 +142,27 @@ describe('HpackDecoder', () => {
   it('follows table size updates, and refuses one above the limit or after a field', () => {
     const encoder = new HpackEncoder(4096);
     const decoder = new HpackDecoder(4096, 65536);
-    decoder.decode(encoder.encode([['a', '1'], ['b', '2']]));
+    decoder.decode(
+      encoder.encode([
+        ['a', '1'],
+        ['b', '2'],
+      ]),
+    );
     encoder.resize(0, 64); // empties the table, then allows one small entry
-    assert.deepEqual(pairs(decoder.decode(encoder.encode([['c', '3'], ['a', '1']]))), [['c', '3'], ['a', '1']]);
+    assert.deepEqual(
+      pairs(
+        decoder.decode(
+          encoder.encode([
+            ['c', '3'],
+            ['a', '1'],
+          ]),
+        ),
+      ),
+      [
+        ['c', '3'],
+        ['a', '1'],
+      ],
+    );
     assert.throws(() => new HpackDecoder(4096, 65536).decode(encodeInteger(4097, 5, 0x20)), /above the limit/);
     assert.equal(new HpackDecoder(4096, 65536).decode(encodeInteger(4096, 5, 0x20)).length, 0);
     assert.throws(() => new HpackDecoder(4096, 65536).decode(hex('82 20')), /after a header field/);
@@ -118,7 +172,11 @@ describe('HpackDecoder', () => {
     const encoder = new HpackEncoder(128);
     const decoder = new HpackDecoder(128, 65536);
     for (let i = 0; i < 200; i++) {
-      const fields: [string, string][] = [[':method', 'POST'], [':authority', `/run/sock-${i % 7}`], [`x-${i % 5}`, 'v'.repeat(i % 40)]];
+      const fields: [string, string][] = [
+        [':method', 'POST'],
+        [':authority', `/run/sock-${i % 7}`],
+        [`x-${i % 5}`, 'v'.repeat(i % 40)],
+      ];
       const block = encoder.encode(fields, { huffman: i % 2 === 0 });
       assert.deepEqual(pairs(decoder.decode(block)), fields, `block ${i}`);
     }
@@ -133,7 +191,8 @@ describe('HpackDecoder', () => {
     ['a truncated literal', '40'],
   ];
   for (const [what, bytes] of malformed) {
-    it(`refuses ${what} with HpackError`, () => assert.throws(() => new HpackDecoder(4096, 65536).decode(hex(bytes)), HpackError));
+    it(`refuses ${what} with HpackError`, () =>
+      assert.throws(() => new HpackDecoder(4096, 65536).decode(hex(bytes)), HpackError));
   }
 
   it('refuses a header list above its bound', () => {

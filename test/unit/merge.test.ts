@@ -29,14 +29,13 @@ cache:
   imageCacheTTL: 30m
 `;
 
-
 function merge(cm: string, local = LOCAL) {
   const { fields, warnings } = parseConfigMapData(cm);
   return { ...mergeConfigMap(local, fields), warnings };
 }
 
 describe('ConfigMap merge', () => {
-  it('applies the guide\'s example: registries replaced, priorities and offlinePriority kept from the ConfigMap', () => {
+  it("applies the guide's example: registries replaced, priorities and offlinePriority kept from the ConfigMap", () => {
     const { text, changed, warnings } = merge(GUIDE_CONFIGMAP);
     assert.equal(changed, true);
     assert.deepEqual(warnings, []);
@@ -56,15 +55,22 @@ describe('ConfigMap merge', () => {
   });
 
   it('replaces a value under the key as the file writes it (Address:, matched regardless of case)', () => {
-    const { text, changed } = mergeConfigMap('Address: http://old.hub:5000\nCache:\n  ImageCacheSize: 5\n', { address: 'http://new.hub:5000', cache: { imageCacheSize: 9 } });
+    const { text, changed } = mergeConfigMap('Address: http://old.hub:5000\nCache:\n  ImageCacheSize: 5\n', {
+      address: 'http://new.hub:5000',
+      cache: { imageCacheSize: 9 },
+    });
     assert.equal(changed, true);
     assert.equal(text, 'Address: http://new.hub:5000\nCache:\n  ImageCacheSize: 9\n');
   });
 
-  it('keeps the operator\'s comments and key order', () => {
+  it("keeps the operator's comments and key order", () => {
     const { text } = merge(GUIDE_CONFIGMAP);
-    for (const comment of ['# node-local settings, keep me', '# the offline registry', '# cache tuned for this node']) assert.ok(text.includes(comment), comment);
-    const keys = text.split('\n').filter((l) => /^[a-z]/i.test(l)).map((l) => l.split(':')[0]);
+    for (const comment of ['# node-local settings, keep me', '# the offline registry', '# cache tuned for this node'])
+      assert.ok(text.includes(comment), comment);
+    const keys = text
+      .split('\n')
+      .filter((l) => /^[a-z]/i.test(l))
+      .map((l) => l.split(':')[0]);
     assert.deepEqual(keys.slice(0, 7), ['shim', 'cri', 'address', 'auth', 'offlinePriority', 'registries', 'timeout']);
   });
 
@@ -85,7 +91,7 @@ describe('ConfigMap merge', () => {
     assert.equal(config.cache.statsLogIntervalMs, 300_000);
   });
 
-  it('reports no change when the file already holds the ConfigMap\'s values', () => {
+  it("reports no change when the file already holds the ConfigMap's values", () => {
     const first = merge(GUIDE_CONFIGMAP);
     const second = merge(GUIDE_CONFIGMAP, first.text);
     assert.equal(second.changed, false);
@@ -107,7 +113,10 @@ describe('ConfigMap merge', () => {
   const badFields: [string, RegExp][] = [
     ['timeout: soon\n', /timeout: expected a duration such as "15s" or "1m30s", got "soon"; ignored/],
     ['offlinePriority: high\n', /offlinePriority: expected a number, got "high"; ignored/],
-    ['registries:\n  - address: a.io\n    priority: top\n', /registries\[0\]\.priority: expected a number, got "top"; ignored/],
+    [
+      'registries:\n  - address: a.io\n    priority: top\n',
+      /registries\[0\]\.priority: expected a number, got "top"; ignored/,
+    ],
     ['registries:\n  - auth: {username: u}\n', /registries\[0\]\.address: is required; entry ignored/],
     ['cache:\n  imageCacheTTL: forever\n', /cache\.imageCacheTTL: expected a duration/],
     ['debug: "on"\n', /debug: expected true or false/],
@@ -129,7 +138,10 @@ describe('ConfigMap merge', () => {
   });
 
   it('rejects content that is not YAML', () => {
-    assert.throws(() => parseConfigMapData('registries: [unclosed\n'), /configmap kube-system\/image-cri-shim: registries.yaml: invalid YAML/);
+    assert.throws(
+      () => parseConfigMapData('registries: [unclosed\n'),
+      /configmap kube-system\/image-cri-shim: registries.yaml: invalid YAML/,
+    );
   });
 
   // Before: 50,000 registries were merged into the file, and the shim died applying them.
@@ -138,7 +150,9 @@ describe('ConfigMap merge', () => {
     const { fields, warnings } = parseConfigMapData(`offlinePriority: 900\nregistries:\n${many}`);
     assert.equal(fields.registries, undefined);
     assert.equal(fields.offlinePriority, 900, 'the other fields are still taken');
-    assert.deepEqual(warnings, ['configmap kube-system/image-cri-shim: registries: 5000 entries; the limit is 256; ignored']);
+    assert.deepEqual(warnings, [
+      'configmap kube-system/image-cri-shim: registries: 5000 entries; the limit is 256; ignored',
+    ]);
   });
 
   it('refuses, before parsing it, content larger than any real configuration (50,000 registries: 0.9 MB)', () => {
@@ -158,12 +172,19 @@ describe('ConfigMap sync into the file', () => {
     const lines: string[] = [];
     setLogSink((l) => lines.push(l));
     try {
-      const result = await syncConfigMapIntoFile(path, 'registries:\n  - address: http://alice:S3CRET-IN-CM@r.io\n    priority: 10\n', {});
+      const result = await syncConfigMapIntoFile(
+        path,
+        'registries:\n  - address: http://alice:S3CRET-IN-CM@r.io\n    priority: 10\n',
+        {},
+      );
       assert.equal(result.outcome, 'written');
     } finally {
-      setLogSink((l) => process.stderr.write(l + '\n'));
+      setLogSink((l) => process.stderr.write(`${l}\n`));
     }
-    assert.ok(lines.some((l) => l.includes('registries[0].address')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('registries[0].address')),
+      lines.join('\n'),
+    );
     assert.ok(!lines.join('\n').includes('S3CRET-IN-CM'), lines.join('\n'));
     const written = readFileSync(path, 'utf8');
     assert.ok(!written.includes('S3CRET-IN-CM'));

@@ -48,7 +48,9 @@ after(() => {
 
 describe('RegistryClient.probe', () => {
   it('sends HEAD with the manifest media types and reads 200 / 404', async () => {
-    const srv = await serve((req, res) => res.writeHead(req.url === '/v2/library/nginx/manifests/1.25' ? 200 : 404, MANIFEST).end());
+    const srv = await serve((req, res) =>
+      res.writeHead(req.url === '/v2/library/nginx/manifests/1.25' ? 200 : 404, MANIFEST).end(),
+    );
     const client = new RegistryClient();
     assert.equal((await client.probe(registry(srv.host), 'library/nginx', '1.25', 1000)).status, 'found');
     assert.equal((await client.probe(registry(srv.host), 'library/nginx', 'nope', 1000)).status, 'not_found');
@@ -62,7 +64,10 @@ describe('RegistryClient.probe', () => {
     const client = new RegistryClient();
     assert.equal((await client.probe(registry(srv.host), 'a/b', 'v1', 1000)).status, 'found');
     assert.equal((await client.probe(registry(srv.host), 'a/b', 'v2', 1000)).status, 'found');
-    assert.deepEqual(srv.requests.map((r) => r.method), ['HEAD', 'GET', 'GET']);
+    assert.deepEqual(
+      srv.requests.map((r) => r.method),
+      ['HEAD', 'GET', 'GET'],
+    );
     await client.close();
   });
 
@@ -77,7 +82,11 @@ describe('RegistryClient.probe', () => {
     assert.equal((await client.probe(registry(srv.host, 'u:p'), 'a', 'w', 1000)).status, 'found');
     assert.equal(srv.requests.length, 2, 'no 401 round trip');
     assert.equal((await client.probe(registry(srv.host, 'u:wrong'), 'a', 'v', 1000)).status, 'unauthorized');
-    assert.equal((await new RegistryClient().probe(registry(srv.host), 'a', 'v', 1000)).status, 'unauthorized', 'no credentials');
+    assert.equal(
+      (await new RegistryClient().probe(registry(srv.host), 'a', 'v', 1000)).status,
+      'unauthorized',
+      'no credentials',
+    );
     await client.close();
   });
 
@@ -90,10 +99,16 @@ describe('RegistryClient.probe', () => {
         assert.equal(url.searchParams.get('service'), 'svc');
         assert.equal(req.headers.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
         res.writeHead(200).end(JSON.stringify({ token: `tok-${url.searchParams.get('scope')}`, expires_in: 300 }));
-      } else if (req.headers.authorization === `Bearer tok-repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull`) {
+      } else if (
+        req.headers.authorization === `Bearer tok-repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull`
+      ) {
         res.writeHead(200, MANIFEST).end();
       } else {
-        res.writeHead(401, { 'www-authenticate': `Bearer realm="${origin}/token",service="svc",scope="repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull"` }).end();
+        res
+          .writeHead(401, {
+            'www-authenticate': `Bearer realm="${origin}/token",service="svc",scope="repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull"`,
+          })
+          .end();
       }
     });
     const client = new RegistryClient();
@@ -116,7 +131,9 @@ describe('RegistryClient.probe', () => {
       const url = new URL(req.url!, origin);
       if (url.pathname === '/token') {
         issued++;
-        res.writeHead(200).end(JSON.stringify({ token: `${url.searchParams.get('scope')}-${'t'.repeat(12 * 1024)}`, expires_in: 300 }));
+        res
+          .writeHead(200)
+          .end(JSON.stringify({ token: `${url.searchParams.get('scope')}-${'t'.repeat(12 * 1024)}`, expires_in: 300 }));
       } else if (req.headers.authorization?.startsWith('Bearer ')) {
         res.writeHead(200, MANIFEST).end();
       } else {
@@ -138,28 +155,52 @@ describe('RegistryClient.probe', () => {
   const faults: [string, Handler, string, RegExp?][] = [
     ['a 500', (_q, s) => s.writeHead(500).end(), 'bad_response'],
     ['a malformed challenge', (_q, s) => s.writeHead(401, { 'www-authenticate': '"""' }).end(), 'bad_response'],
-    ['a token realm that is not a URL', (_q, s) => s.writeHead(401, { 'www-authenticate': 'Bearer realm="::nope"' }).end(), 'bad_response'],
+    [
+      'a token realm that is not a URL',
+      (_q, s) => s.writeHead(401, { 'www-authenticate': 'Bearer realm="::nope"' }).end(),
+      'bad_response',
+    ],
     [
       'a token endpoint answering garbage',
-      (q, s, o) => (q.url!.startsWith('/token') ? s.writeHead(200).end('not json') : s.writeHead(401, { 'www-authenticate': `Bearer realm="${o}/token"` }).end()),
+      (q, s, o) =>
+        q.url!.startsWith('/token')
+          ? s.writeHead(200).end('not json')
+          : s.writeHead(401, { 'www-authenticate': `Bearer realm="${o}/token"` }).end(),
       'bad_response',
     ],
     ['a connection closed mid-answer', (q) => q.socket.destroy(), 'unreachable'],
     ['a registry that never answers', () => {}, 'timeout'],
     // Before: "found", and a pull sent to a web page.
-    ['200 text/html to everything', (_q, s) => s.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'), 'bad_response'],
+    [
+      '200 text/html to everything',
+      (_q, s) => s.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'),
+      'bad_response',
+    ],
     ['200 with no media type', (_q, s) => s.writeHead(200).end(), 'bad_response'],
     // Before: "found" as soon as the headers came, though the manifest never did.
-    ['HEAD refused, then a GET whose answer never ends', (q, s) => (q.method === 'HEAD' ? s.writeHead(405).end() : s.writeHead(200, { ...MANIFEST, 'content-length': '100' }).write('{')), 'timeout'],
+    [
+      'HEAD refused, then a GET whose answer never ends',
+      (q, s) =>
+        q.method === 'HEAD'
+          ? s.writeHead(405).end()
+          : s.writeHead(200, { ...MANIFEST, 'content-length': '100' }).write('{'),
+      'timeout',
+    ],
     [
       'a manifest larger than a registry serves',
-      (q, s) => (q.method === 'HEAD' ? s.writeHead(405).end() : s.writeHead(200, MANIFEST).end(Buffer.alloc(5 * 1024 * 1024, 32))),
+      (q, s) =>
+        q.method === 'HEAD'
+          ? s.writeHead(405).end()
+          : s.writeHead(200, MANIFEST).end(Buffer.alloc(5 * 1024 * 1024, 32)),
       'bad_response',
     ],
     // Before: the whole answer parsed as JSON, the 50 MB token cached.
     [
       'a token answer of 50 MB',
-      (q, s, o) => (q.url!.startsWith('/token') ? s.writeHead(200).end(`{"token":"${'t'.repeat(50 * 1024 * 1024)}"}`) : s.writeHead(401, { 'www-authenticate': `Bearer realm="${o}/token"` }).end()),
+      (q, s, o) =>
+        q.url!.startsWith('/token')
+          ? s.writeHead(200).end(`{"token":"${'t'.repeat(50 * 1024 * 1024)}"}`)
+          : s.writeHead(401, { 'www-authenticate': `Bearer realm="${o}/token"` }).end(),
       'bad_response',
       /token answer larger than 64 KiB/,
     ],
@@ -189,7 +230,9 @@ describe('RegistryClient.probe', () => {
   it('keeps at most connectionsPerOrigin sockets open under a burst', async () => {
     const srv = await serve((_q, s) => setTimeout(() => s.writeHead(200, MANIFEST).end(), 10));
     const client = new RegistryClient({ connectionsPerOrigin: 4 });
-    const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 5000)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 5000)),
+    );
     assert.ok(outcomes.every((o) => o.status === 'found'));
     const ports = new Set(srv.requests.map((r) => r.socket.remotePort));
     assert.ok(ports.size <= 4, `${ports.size} connections used`);
@@ -202,8 +245,13 @@ describe('RegistryClient.probe', () => {
     // 600 ms timeout, having waited 600 ms (well inside the 1200 ms bound on waiting).
     const srv = await serve((_q, s) => setTimeout(() => s.writeHead(200, MANIFEST).end(), 150));
     const client = new RegistryClient({ connectionsPerOrigin: 2 });
-    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 600)));
-    assert.deepEqual(outcomes.map((o) => o.status), Array(10).fill('found'));
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 600)),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      Array(10).fill('found'),
+    );
     assert.ok(Math.max(...outcomes.map((o) => o.ms)) > 600, 'some took longer than the timeout in all');
     await client.close();
   });
@@ -215,9 +263,14 @@ describe('RegistryClient.probe', () => {
     });
     const client = new RegistryClient({ connectionsPerOrigin: 2 });
     const started = performance.now();
-    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 300)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 300)),
+    );
     const took = performance.now() - started;
-    assert.deepEqual(outcomes.map((o) => o.status), Array(10).fill('timeout'));
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      Array(10).fill('timeout'),
+    );
     assert.ok(took < 600, `a burst cost one timeout, not one per batch of connections (${Math.round(took)} ms)`);
     assert.equal(srv.requests.length, 2, 'only the admitted probes reached the registry');
     const t = performance.now();
@@ -236,16 +289,39 @@ describe('RegistryClient over HTTPS', () => {
   const tmp = tempDir('registry-tls');
   const key = join(tmp.path, 'tls.key');
   const cert = join(tmp.path, 'tls.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   after(() => tmp.remove());
 
   it('refuses a token realm on plain HTTP for an HTTPS registry: no credentials sent, one warning', async () => {
     const tokenServer = await serve((_q, s) => s.writeHead(200).end('{"token":"t"}'));
-    const secure = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_q, s) => s.writeHead(401, { 'www-authenticate': `Bearer realm="${tokenServer.origin}/token",service="x"` }).end());
+    const secure = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_q, s) =>
+      s.writeHead(401, { 'www-authenticate': `Bearer realm="${tokenServer.origin}/token",service="x"` }).end(),
+    );
     servers.push(secure as unknown as http.Server);
     await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
     const host = `127.0.0.1:${(secure.address() as AddressInfo).port}`;
-    const reg = parseConfigText(`address: https://${host}\nauth: carol:CAROL-SECRET\ncaFile: ${cert}\n`, 'test', {}).config.registries[0]!;
+    const reg = parseConfigText(`address: https://${host}\nauth: carol:CAROL-SECRET\ncaFile: ${cert}\n`, 'test', {})
+      .config.registries[0]!;
     const lines: string[] = [];
     setLogSink((l) => lines.push(l));
     try {
@@ -256,10 +332,14 @@ describe('RegistryClient over HTTPS', () => {
       }
       await client.close();
     } finally {
-      setLogSink((l) => process.stderr.write(l + '\n'));
+      setLogSink((l) => process.stderr.write(`${l}\n`));
     }
     assert.equal(tokenServer.requests.length, 0, 'the plain-HTTP realm was never asked');
-    assert.equal(lines.filter((l) => l.includes('token realm') && l.includes('plain HTTP')).length, 1, lines.join('\n'));
+    assert.equal(
+      lines.filter((l) => l.includes('token realm') && l.includes('plain HTTP')).length,
+      1,
+      lines.join('\n'),
+    );
     assert.ok(!lines.join('\n').includes('CAROL-SECRET'));
   });
 });

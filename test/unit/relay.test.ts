@@ -10,7 +10,12 @@ import { tempDir, waitFor } from '../support/procs.js';
 
 const listen = (server: http2.Http2Server, path: string) => new Promise<void>((r) => server.listen(path, r));
 const closeServer = (server: http2.Http2Server) => new Promise<void>((r) => server.close(() => r()));
-const request = { ':method': 'POST', ':path': '/runtime.v1.ImageService/ImageStatus', 'content-type': 'application/grpc', te: 'trailers' };
+const request = {
+  ':method': 'POST',
+  ':path': '/runtime.v1.ImageService/ImageStatus',
+  'content-type': 'application/grpc',
+  te: 'trailers',
+};
 
 describe('buffered calls to the runtime (callUnary)', () => {
   const dir = tempDir('relay');
@@ -23,7 +28,8 @@ describe('buffered calls to the runtime (callUnary)', () => {
   const runtimeClosed: number[] = [];
   const sessions = new Set<http2.ServerHttp2Session>();
 
-  const closedAfter = (count: number) => waitFor('the runtime side of the call to close', () => runtimeClosed.length > count, 5000);
+  const closedAfter = (count: number) =>
+    waitFor('the runtime side of the call to close', () => runtimeClosed.length > count, 5000);
 
   before(async () => {
     runtime.on('session', (s) => sessions.add(s));
@@ -103,7 +109,16 @@ describe('buffered calls to the runtime (callUnary)', () => {
 
 describe('metadata copy', () => {
   it('keeps gRPC metadata and the pseudo-headers asked for, drops hop-by-hop ones', () => {
-    const out = metadataOf({ ':path': '/a', ':authority': 'x', 'grpc-timeout': '5S', connection: 'keep-alive', 'x-trace': 'id' } as http2.IncomingHttpHeaders, [':path']);
+    const out = metadataOf(
+      {
+        ':path': '/a',
+        ':authority': 'x',
+        'grpc-timeout': '5S',
+        connection: 'keep-alive',
+        'x-trace': 'id',
+      } as http2.IncomingHttpHeaders,
+      [':path'],
+    );
     assert.deepEqual(out, { ':path': '/a', 'grpc-timeout': '5S', 'x-trace': 'id' });
   });
 });

@@ -5,13 +5,16 @@ import { hasAuth, onlyField, requestImage, statusHasImage, withAuth, withRequest
 
 const w = () => protobuf.Writer.create();
 const spec = (image: string, extra?: (x: protobuf.Writer) => protobuf.Writer) => {
-  const x = w().uint32((1 << 3) | 2).string(image);
+  const x = w()
+    .uint32((1 << 3) | 2)
+    .string(image);
   return (extra ? extra(x) : x).finish();
 };
 
 describe('CRI wire edits', () => {
   // PullImageRequest { image = 1 { image = 1, annotations(2) }, unknown field 99 (varint), sandbox_config = 3 }
-  const annotations = (x: protobuf.Writer) => x.uint32((2 << 3) | 2).bytes(w().uint32(10).string('k').uint32(18).string('v').finish());
+  const annotations = (x: protobuf.Writer) =>
+    x.uint32((2 << 3) | 2).bytes(w().uint32(10).string('k').uint32(18).string('v').finish());
   const request = w()
     .uint32((1 << 3) | 2)
     .bytes(spec('nginx:1', annotations))
@@ -32,7 +35,13 @@ describe('CRI wire edits', () => {
 
   it('detects and injects auth', () => {
     assert.equal(hasAuth(request), false);
-    const emptyAuth = Buffer.concat([request, w().uint32((2 << 3) | 2).bytes(new Uint8Array(0)).finish()]);
+    const emptyAuth = Buffer.concat([
+      request,
+      w()
+        .uint32((2 << 3) | 2)
+        .bytes(new Uint8Array(0))
+        .finish(),
+    ]);
     assert.equal(hasAuth(emptyAuth), false, 'an empty AuthConfig is no auth');
     const withCreds = withAuth(request, 'alice', 'pw');
     assert.equal(hasAuth(withCreds), true);

@@ -1,0 +1,92 @@
+// Start-up and idle memory, side by side in one run: a bare `node -e 0`, the shim as
+// `node dist/src/cli.js`, and the single executable. Start-up is the time from exec to the
+// shim's socket accepting a connection (to the exit, for the bare Node); idle RSS is read two
+// seconds after start, with the ConfigMap watch running against the test API server.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface StartupFigures {
+  readonly bareNodeMs: number;
+  readonly nodeCli: { startMs: number; idleRssMiB: number };
+  readonly executable: { startMs: number; idleRssMiB: number } | undefined;
+}
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+export const EXECUTABLE = fileURLToPath(new URL('../image-cri-shim', import.meta.url));
+const IDLE_SETTLE_MS = 2000;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+function accepts(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+async function startShim(
+  cmd: string,
+  args: string[],
+  socket: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ startMs: number; idleRssMiB: number }> {
+  rmSync(socket, { force: true });
+  const started = performance.now();
+  const child = spawn(cmd, args, { env, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const deadline = Date.now() + 30_000;
+  while (!(await accepts(socket))) {
+    if (Date.now() > deadline) throw new Error(`${cmd} did not listen within 30 s`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const startMs = performance.now() - started;
+  await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+  const idleRssMiB = rssMiB(child.pid!);
+  child.kill('SIGTERM');
+  await exited;
+  return { startMs, idleRssMiB };
+}
+
+/** `rounds` interleaved rounds; medians. The shim's Node options are the systemd unit's. */
+export async function measureStartup(opts: {
+  dir: string;
+  runtimeSocket: string;
+  kubeconfig: string;
+  nodeOptions: string;
+  rounds: number;
+}): Promise<StartupFigures> {
+  const socket = join(opts.dir, 'startup.sock');
+  const config = join(opts.dir, 'startup.yaml');
+  writeFileSync(
+    config,
+    `shim: ${socket}\ncri: ${opts.runtimeSocket}\naddress: http://127.0.0.1:1\ncache:\n  disableStats: true\n`,
+  );
+  const env = { PATH: process.env.PATH, HOME: opts.dir, KUBECONFIG: opts.kubeconfig, NODE_OPTIONS: opts.nodeOptions };
+  const bare: number[] = [];
+  const cli: { startMs: number; idleRssMiB: number }[] = [];
+  const exe: { startMs: number; idleRssMiB: number }[] = [];
+  const haveExe = existsSync(EXECUTABLE);
+  for (let round = 0; round < opts.rounds; round++) {
+    const t = performance.now();
+    await new Promise((resolve) =>
+      spawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env }).once('exit', resolve),
+    );
+    bare.push(performance.now() - t);
+    cli.push(await startShim(process.execPath, [CLI, '-f', config], socket, env));
+    if (haveExe) exe.push(await startShim(EXECUTABLE, ['-f', config], socket, env));
+  }
+  const summary = (xs: { startMs: number; idleRssMiB: number }[]) => ({
+    startMs: median(xs.map((x) => x.startMs)),
+    idleRssMiB: median(xs.map((x) => x.idleRssMiB)),
+  });
+  return { bareNodeMs: median(bare), nodeCli: summary(cli), executable: haveExe ? summary(exe) : undefined };
+}

@@ -1,0 +1,181 @@
+// The few Kubernetes API calls a node agent makes (GET, LIST with a field selector, WATCH), on
+// undici. The official client cost about 400 ms and 70 MiB to load, more than all the rest of
+// the shim, and could not go into the single executable.
+
+import { execFile } from 'node:child_process';
+import { isAbsolute, join } from 'node:path';
+import { Agent, type Dispatcher } from 'undici';
+import type { ClusterAccess, ExecPlugin } from './kubeconfig.js';
+
+/** An API answer other than 2xx. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A watch event: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR, and its object. */
+export type WatchHandler = (type: string, object: Record<string, unknown>) => void;
+
+/** No object a node agent reads comes near this (a ConfigMap is at most 1 MiB). */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** What an exec plugin gave, until it expires. */
+interface ExecCredential {
+  readonly token: string | undefined;
+  readonly agent: Agent | undefined;
+  readonly expiresAt: number;
+}
+
+/** An exec plugin that has not answered by then is given up on. */
+const EXEC_TIMEOUT_MS = 30_000;
+
+export class KubeClient {
+  private readonly agent: Agent;
+  private credential: Promise<ExecCredential> | undefined;
+
+  constructor(private readonly access: ClusterAccess) {
+    this.agent = this.newAgent(access.clientCert, access.clientKey);
+  }
+
+  private newAgent(cert: Buffer | string | undefined, key: Buffer | string | undefined): Agent {
+    const { insecureSkipTlsVerify, ca } = this.access;
+    return new Agent({
+      connections: 4,
+      keepAliveTimeout: 60_000,
+      connect: {
+        rejectUnauthorized: !insecureSkipTlsVerify,
+        ...(ca ? { ca } : {}),
+        ...(cert && key ? { cert, key } : {}),
+      },
+    });
+  }
+
+  /** GET a JSON object (a list, with a query); throws KubeApiError on non-2xx. */
+  async get<T>(path: string, signal: AbortSignal): Promise<T> {
+    const res = await this.request(path, signal);
+    const text = await readBounded(res.body);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw apiError(res.statusCode, text);
+    return JSON.parse(text) as T;
+  }
+
+  /** One watch request: `onOpen` once the server has accepted it, `onEvent` for each event; resolves when the server ends it. */
+  async watch(path: string, onEvent: WatchHandler, signal: AbortSignal, onOpen?: () => void): Promise<void> {
+    const res = await this.request(path, signal);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw apiError(res.statusCode, await readBounded(res.body));
+    onOpen?.();
+    let pending = '';
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      pending += chunk.toString('utf8');
+      if (pending.length > MAX_ANSWER_BYTES) throw new Error('watch event larger than 4 MiB');
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const line = pending.slice(0, nl).trim();
+        pending = pending.slice(nl + 1);
+        if (!line) continue;
+        const event = JSON.parse(line) as { type?: string; object?: Record<string, unknown> };
+        onEvent(String(event.type), event.object ?? {});
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const exec = await this.credential?.catch(() => undefined);
+    await Promise.all([this.agent.close(), exec?.agent?.close()]);
+  }
+
+  private async request(path: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    let agent = this.agent;
+    const { token, basic, exec } = this.access;
+    if (exec) {
+      const credential = await this.execCredential(exec);
+      if (credential.token) headers.authorization = `Bearer ${credential.token}`;
+      agent = credential.agent ?? agent;
+    } else if (token) {
+      headers.authorization = `Bearer ${token()}`;
+    } else if (basic) {
+      headers.authorization = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
+    }
+    return agent.request({ origin: this.access.server, path, method: 'GET', headers, signal });
+  }
+
+  /** The exec plugin's credential, run again once it expires. */
+  private async execCredential(exec: ExecPlugin): Promise<ExecCredential> {
+    const current = await this.credential?.catch(() => undefined);
+    if (current && current.expiresAt > Date.now()) return current;
+    void current?.agent?.close();
+    this.credential = runExecPlugin(exec).then((status) => ({
+      token: status.token,
+      agent:
+        status.clientCertificateData && status.clientKeyData
+          ? this.newAgent(status.clientCertificateData, status.clientKeyData)
+          : undefined,
+      // A little before it runs out; none given: it lasts (kubectl keeps it for the process).
+      expiresAt: status.expirationTimestamp ? Date.parse(status.expirationTimestamp) - 10_000 : Infinity,
+    }));
+    return this.credential;
+  }
+}
+
+interface ExecStatus {
+  token?: string;
+  clientCertificateData?: string;
+  clientKeyData?: string;
+  expirationTimestamp?: string;
+}
+
+/** Runs a client-go credential plugin (non-interactive) and reads its ExecCredential status. */
+function runExecPlugin(exec: ExecPlugin): Promise<ExecStatus> {
+  const command = isAbsolute(exec.command) || !exec.command.includes('/') ? exec.command : join(exec.dir, exec.command);
+  const info = JSON.stringify({ apiVersion: exec.apiVersion, kind: 'ExecCredential', spec: { interactive: false } });
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      exec.args,
+      {
+        env: { ...process.env, ...exec.env, KUBERNETES_EXEC_INFO: info },
+        timeout: EXEC_TIMEOUT_MS,
+        maxBuffer: 1024 * 1024,
+      },
+      (error, stdout) => {
+        if (error)
+          return reject(new Error(`exec credential plugin ${exec.command} failed: ${error.message.split('\n')[0]}`));
+        try {
+          const status = (JSON.parse(stdout) as { status?: ExecStatus }).status ?? {};
+          if (!status.token && !status.clientCertificateData)
+            throw new Error('no token and no client certificate in its answer');
+          resolve(status);
+        } catch (e) {
+          reject(new Error(`exec credential plugin ${exec.command}: ${(e as Error).message}`));
+        }
+      },
+    );
+  });
+}
+
+function apiError(status: number, text: string): KubeApiError {
+  let message = text.slice(0, 300);
+  try {
+    message = String((JSON.parse(text) as { message?: unknown }).message ?? message);
+  } catch {
+    // not a Status object: keep the text
+  }
+  return new KubeApiError(status, `HTTP ${status}: ${message}`);
+}
+
+async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      body.destroy();
+      throw new Error('API answer larger than 4 MiB');
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}

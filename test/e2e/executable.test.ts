@@ -1,0 +1,122 @@
+// The single executable (npm run package), as it is installed on a node: copied alone into an
+// empty directory and run with a PATH that has no node, against real containerd and a real
+// password-protected registry: start, a rewritten pull, a SIGHUP reload, --dry-run, resolve,
+// --version, metrics, SIGTERM.
+
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startContainerd, type TestContainerd } from '../support/containerd.js';
+import { CriClient } from '../support/cri-client.js';
+import { buildImage, pushImage } from '../support/image.js';
+import { freePort, startProc, tempDir, waitFor, type Proc } from '../support/procs.js';
+import { startRegistry, type TestRegistry } from '../support/registry.js';
+
+const BUILT = fileURLToPath(new URL('../../image-cri-shim', import.meta.url));
+const VERSION = (
+  JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+const tmp = tempDir('exe');
+const node = join(tmp.path, 'node'); // the "node": an empty directory holding only the executable
+const exe = join(node, 'image-cri-shim');
+/** What a node without Node.js has: no node on PATH, nothing from this checkout. */
+const bareEnv = (home: string) => ({
+  PATH:
+    '/usr/sbin:/usr/bin:/sbin:/bin'
+      .split(':')
+      .filter((d) => !existsSync(join(d, 'node')))
+      .join(':') || '/nonexistent',
+  HOME: home,
+});
+let containerd: TestContainerd;
+let registry: TestRegistry;
+let appId: string;
+
+before(async () => {
+  assert.ok(existsSync(BUILT), `${BUILT} is missing: npm test builds it with npm run package`);
+  mkdirSync(node);
+  copyFileSync(BUILT, exe);
+  registry = await startRegistry(join(tmp.path, 'registry'), 'htpasswd', {
+    user: 'xena',
+    password: 'xena-secret-pass',
+  });
+  const layout = join(tmp.path, 'app');
+  appId = buildImage(layout, 'pulled by the single executable', 'v1').imageId;
+  await pushImage(layout, 'v1', `${registry.host}/library/app:v1`, registry.creds);
+  containerd = await startContainerd(join(tmp.path, 'containerd'));
+  containerd.allowHttpRegistry(registry.host);
+});
+
+after(async () => {
+  await containerd?.stop();
+  await registry?.stop();
+  tmp.remove();
+});
+
+function run(args: string[]): Promise<{ code: number | string | null; out: string }> {
+  const proc = startProc(exe, args, { env: bareEnv(node), cwd: node });
+  return proc.exited().then((code) => ({ code, out: proc.output() }));
+}
+
+describe('the single executable, alone on a node without Node.js', () => {
+  it('has no node on its PATH', () =>
+    assert.ok(
+      bareEnv(node)
+        .PATH.split(':')
+        .every((d) => !existsSync(join(d, 'node'))),
+    ));
+
+  it('--version prints the version baked in at build time', async () => {
+    const { code, out } = await run(['--version']);
+    assert.equal(code, 0);
+    assert.equal(out, `image-cri-shim version ${VERSION}\n`);
+  });
+
+  it('serves: a rewritten pull, a SIGHUP reload, metrics, --dry-run, resolve, and SIGTERM', async () => {
+    const socket = join(node, 'shim.sock');
+    const metricsPort = await freePort();
+    const file = join(node, 'image-cri-shim.yaml');
+    const config = (debug: boolean) =>
+      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ${registry.creds}\nfallback: false\ndebug: ${debug}\nmetricsAddress: 127.0.0.1:${metricsPort}\n`;
+    writeFileSync(file, config(false), { mode: 0o600 });
+    let shim: Proc | undefined = startProc(exe, ['-f', file], { env: bareEnv(node), cwd: node });
+    try {
+      await waitFor('listening', () => shim!.output().includes('image-cri-shim listening on'), 15_000);
+      const cri = new CriClient(socket);
+      assert.equal((await cri.pullImage('app:v1')).image_ref, appId);
+      cri.close();
+      assert.match(shim.output(), /priority match: image=app:v1 .*matched_registry=/);
+
+      const from = shim.output().length;
+      writeFileSync(file, config(true), { mode: 0o600 });
+      process.kill(shim.pid, 'SIGHUP');
+      await waitFor(
+        'reload',
+        () => shim!.output().slice(from).includes(`reloaded shim auth configuration from ${file}`),
+        10_000,
+      );
+
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(metrics, /image_cri_shim_cri_requests_total\{method="PullImage",code="0"\} 1/);
+
+      const dry = await run(['--dry-run', '-f', file]);
+      assert.equal(dry.code, 0, dry.out);
+      assert.match(dry.out, /all checks passed/);
+      const resolved = await run(['resolve', 'app:v1', '-f', file]);
+      assert.equal(resolved.code, 0, resolved.out);
+      assert.match(resolved.out, new RegExp(`result:\\s+${registry.host.replace(/\./g, '\\.')}/library/app:v1`));
+
+      assert.equal(await shim.stop(15_000), 0);
+      shim = undefined;
+      assert.ok(!existsSync(socket), 'socket removed on SIGTERM');
+      assert.ok(!existsSync(join(node, 'node_modules')), 'nothing was unpacked beside it');
+    } finally {
+      await shim?.stop();
+    }
+  });
+});

@@ -171,7 +171,8 @@ runScript('bench', async (dir, defer) => {
   const shim = await startShim(
     shimDir,
     // Default probe timeout (5s): the shim as an operator runs it.
-    `shim: ${join(shimDir, 'shim.sock')}\ncri: ${containerd.socket}\naddress: http://${offline.host}\nauth: ${offline.creds}\nfallback: false\ncache:\n  statsLogInterval: 0\nregistries:\n${registriesYaml}`,
+    `shim: ${join(shimDir, 'shim.sock')}\ncri: ${containerd.socket}\naddress: http://${offline.host}\nauth: ` +
+      `${offline.creds}\nfallback: false\ncache:\n  statsLogInterval: 0\nregistries:\n${registriesYaml}`,
     { ...process.env, HOME: shimDir, KUBECONFIG: '', NODE_OPTIONS: nodeOptions },
   );
   defer(() => shim.stop());
@@ -294,7 +295,8 @@ runScript('bench', async (dir, defer) => {
   const downHost = `127.0.0.1:${await freePort()}`;
   const engineConfig = (extra: string, cache = 1024) =>
     parseConfigText(
-      `address: http://${offline.host}\nauth: ${offline.creds}\nprobeTimeout: ${PROBE_TIMEOUT_MS}ms\ncache:\n  imageCacheSize: ${cache}\nregistries:\n${registriesYaml}${extra}`,
+      `address: http://${offline.host}\nauth: ${offline.creds}\nprobeTimeout: ${PROBE_TIMEOUT_MS}ms\ncache:\n  ` +
+        `imageCacheSize: ${cache}\nregistries:\n${registriesYaml}${extra}`,
       'bench',
       {},
     ).config;
@@ -308,7 +310,10 @@ runScript('bench', async (dir, defer) => {
   const hitUs = ((performance.now() - t0) / HITS) * 1000;
   figures.cacheHitMicros = hitUs;
   rows.push({ name: 'decision: cache hit', value: `${hitUs.toFixed(2)} µs`, target: '<= 50 µs', pass: hitUs <= 50 });
-  /** Decisions with nothing cached; `fresh` gives each its own client (no pooled connection, no memory of a registry not answering). */
+  /**
+   * Decisions with nothing cached; `fresh` gives each its own client (no pooled connection, no memory of a registry not
+   * answering).
+   */
   const cold = async (name: string, extra: string, samples: number, fresh = false) => {
     const times: number[] = [];
     for (let i = -1; i < samples; i++) {
@@ -335,7 +340,8 @@ runScript('bench', async (dir, defer) => {
     target: `<= probe timeout ${PROBE_TIMEOUT_MS} ms`,
     pass: cDown.p99 <= PROBE_TIMEOUT_MS,
   });
-  const hangingAndDown = `  - address: http://${hangHost}\n    priority: 9000\n  - address: http://${downHost}\n    priority: 8000\n`;
+  const hangingAndDown =
+    `  - address: http://${hangHost}\n    priority: 9000\n  - address: http://${downHost}\n    ` + `priority: 8000\n`;
   const cHang = await cold('one hanging', hangingAndDown, 5, true);
   rows.push({
     name: 'decision: cold, one registry hanging + one down',
@@ -396,7 +402,9 @@ runScript('bench', async (dir, defer) => {
   };
   rows.push({
     name: '1000 concurrent pulls / 100 images: wall, direct vs shim',
-    value: `${(directPulls.wallMs / 1000).toFixed(2)} s vs ${(shimPulls.wallMs / 1000).toFixed(2)} s, errors ${directPulls.errors.length} / ${shimPulls.errors.length}${errors[0] ? ` (${errors[0]})` : ''}`,
+    value:
+      `${(directPulls.wallMs / 1000).toFixed(2)} s vs ${(shimPulls.wallMs / 1000).toFixed(2)} s, errors ` +
+      `${directPulls.errors.length} / ${shimPulls.errors.length}${errors[0] ? ` (${errors[0]})` : ''}`,
     target: 'no errors',
     pass: errors.length === 0,
   });
@@ -434,7 +442,9 @@ runScript('bench', async (dir, defer) => {
   figures.soak = { seconds: SOAK_SECONDS, calls, rssKbBefore: rss0, rssKbAfter: rss1, fdsBefore: fd0, fdsAfter: fd1 };
   rows.push({
     name: `RSS before / after ${SOAK_SECONDS}s mixed load (${calls} calls)`,
-    value: `${(rss0 / 1024).toFixed(1)} / ${(rss1 / 1024).toFixed(1)} MiB (${(((rss1 - rss0) / rss0) * 100).toFixed(1)}%)`,
+    value:
+      `${(rss0 / 1024).toFixed(1)} / ${(rss1 / 1024).toFixed(1)} MiB ` +
+      `(${(((rss1 - rss0) / rss0) * 100).toFixed(1)}%)`,
     target: 'growth <= 10%',
     pass: (rss1 - rss0) / rss0 <= 0.1,
   });
@@ -461,7 +471,9 @@ runScript('bench', async (dir, defer) => {
   };
   rows.push({
     name: `RSS after 10k / 20k / 30k distinct images (cache 1024)`,
-    value: `${rssRounds.map((kb) => (kb / 1024).toFixed(1)).join(' / ')} MiB (before soak ${(rss0 / 1024).toFixed(1)}), fds ${fd2}`,
+    value:
+      `${rssRounds.map((kb) => (kb / 1024).toFixed(1)).join(' / ')} MiB (before soak ` +
+      `${(rss0 / 1024).toFixed(1)}), fds ${fd2}`,
     target: 'flat after the caches fill: <= +10%',
     pass: lastGrowth <= 0.1 && fd2 <= fd0 + 4,
   });
@@ -473,7 +485,9 @@ runScript('bench', async (dir, defer) => {
   const vw = Math.max(...rows.map((r) => r.value.length));
   let out = `image-cri-shim bench (${machine}, ${figures.date})\n\n`;
   for (const r of rows)
-    out += `${r.name.padEnd(width)}  ${r.value.padEnd(vw)}  ${r.target ?? ''}${r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'}\n`;
+    out +=
+      `${r.name.padEnd(width)}  ${r.value.padEnd(vw)}  ` +
+      `${r.target ?? ''}${r.pass === undefined ? '' : r.pass ? '  PASS' : '  MISS'}\n`;
   process.stdout.write(out);
   const results_dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(results_dir, { recursive: true });

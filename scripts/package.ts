@@ -38,7 +38,7 @@ const seaConfig = join(out, 'sea-config.json');
 const blob = join(out, 'sea-prep.blob');
 writeFileSync(
   seaConfig,
-  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
+  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
 rmSync(exe, { force: true });
@@ -57,5 +57,6 @@ execFileSync(
 );
 chmodSync(exe, 0o755);
 process.stdout.write(
-  `${exe}: image-cri-shim ${version}, ${(statSync(exe).size / 1048576).toFixed(1)} MiB (Node.js ${process.version} inside)\n`,
+  `${exe}: image-cri-shim ${version}, ${(statSync(exe).size / 1048576).toFixed(1)} MiB (Node.js ${process.version} ` +
+    `inside)\n`,
 );

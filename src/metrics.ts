@@ -54,7 +54,9 @@ export class Metrics {
   });
   private readonly http2Connections = new Counter({
     name: 'image_cri_shim_http2_connections_total',
-    help: 'Client connections accepted, by path: "direct" to the HTTP/2 server, or "filtered" (the client sends an :authority node:http2 refuses, such as a socket path)',
+    help:
+      'Client connections accepted, by path: "direct" to the HTTP/2 server, or "filtered" (the client sends an ' +
+      ':authority node:http2 refuses, such as a socket path)',
     labelNames: ['path'],
     registers: [this.registry],
   });

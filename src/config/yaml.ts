@@ -20,7 +20,9 @@ export interface ParsedYaml {
   readonly warnings: string[];
 }
 
-/** Parses YAML text; syntax errors become a ConfigError with the line (under `key`, when the text is one key's value). */
+/**
+ * Parses YAML text; syntax errors become a ConfigError with the line (under `key`, when the text is one key's value).
+ */
 export function parseYaml(text: string, source: string, key = ''): ParsedYaml {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false, customTags: [YAML11_BOOL] });
   const err = doc.errors[0];

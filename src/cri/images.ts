@@ -199,7 +199,9 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
     if (last) {
       if (call.cancelled || !retryable(last.result.status)) break;
       log.warn(
-        `pull of ${last.source === ORIGINAL ? image : last.source.image} failed (${grpcMessage(last.result.trailers ?? last.result.headers)}); trying ${source === ORIGINAL ? `the original ${image}` : `${source.image} from ${registryLabel(source.registry)}`}`,
+        `pull of ${last.source === ORIGINAL ? image : last.source.image} failed ` +
+          `(${grpcMessage(last.result.trailers ?? last.result.headers)}); trying ` +
+          `${source === ORIGINAL ? `the original ${image}` : `${source.image} from ${registryLabel(source.registry)}`}`,
       );
     }
     last = { source, result: await attemptPull(source) };

@@ -81,7 +81,8 @@ export function readRequest(
         if (nameLength !== undefined && nameLength > MAX_REFERENCE_BYTES) {
           return refuse(
             Status.INVALID_ARGUMENT,
-            `image reference of ${nameLength} bytes; the limit is ${MAX_REFERENCE_BYTES} (no registry accepts names that long)`,
+            `image reference of ${nameLength} bytes; the limit is ${MAX_REFERENCE_BYTES} (no registry accepts names ` +
+              `that long)`,
           );
         }
       }

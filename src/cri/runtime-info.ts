@@ -1,6 +1,7 @@
 // Asks the runtime who it is (RuntimeService/Version), for --dry-run and /readyz.
 //   VersionRequest  { string version = 1; }
-//   VersionResponse { string version = 1; string runtime_name = 2; string runtime_version = 3; string runtime_api_version = 4; }
+//   VersionResponse { string version = 1; string runtime_name = 2; string runtime_version = 3; string
+// runtime_api_version = 4; }
 
 import protobuf from 'protobufjs/minimal.js';
 import { frame, grpcMessage, Status, unframe } from './grpc.js';

@@ -90,7 +90,8 @@ export class CriServer {
         onFiltered: (original) => {
           observe('filtered');
           log.debug(
-            `http2: client :authority ${original === undefined ? '(none)' : JSON.stringify(original.slice(0, 128))} is not a host name node:http2 accepts; its requests are served as "localhost"`,
+            `http2: client :authority ${original === undefined ? '(none)' : JSON.stringify(original.slice(0, 128))} ` +
+              `is not a host name node:http2 accepts; its requests are served as "localhost"`,
           );
         },
       }),

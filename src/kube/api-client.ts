@@ -62,7 +62,10 @@ export class KubeClient {
     return JSON.parse(text) as T;
   }
 
-  /** One watch request: `onOpen` once the server has accepted it, `onEvent` for each event; resolves when the server ends it. */
+  /**
+   * One watch request: `onOpen` once the server has accepted it, `onEvent` for each event; resolves when the server
+   * ends it.
+   */
   async watch(path: string, onEvent: WatchHandler, signal: AbortSignal, onOpen?: () => void): Promise<void> {
     const res = await this.request(path, signal);
     if (res.statusCode < 200 || res.statusCode >= 300) throw apiError(res.statusCode, await readBounded(res.body));

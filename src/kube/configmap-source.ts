@@ -85,7 +85,9 @@ export class ConfigMapSource {
       const data = await this.get();
       this.getOnly = true;
       log.warn(
-        `configmap: the cluster credentials may get ${this.options.namespace}/${this.options.name} but not list or watch it; reading it with a GET every reloadInterval instead (grant list and watch, as deploy/rbac.yaml does, for changes within a second)`,
+        `configmap: the cluster credentials may get ${this.options.namespace}/${this.options.name} but not list or ` +
+          `watch it; reading it with a GET every reloadInterval instead (grant list and watch, as deploy/rbac.yaml ` +
+          `does, for changes within a second)`,
       );
       return data;
     }
@@ -149,7 +151,8 @@ export class ConfigMapSource {
         failures++;
         const delay = Math.min(this.options.pollIntervalMs(), INITIAL_BACKOFF_MS * 2 ** (failures - 1));
         log.debug(
-          `configmap: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); retrying in ${delay}ms`,
+          `configmap: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); ` +
+            `retrying in ${delay}ms`,
         );
         // After a failure, list again: the watch may have missed changes while it was down.
         this.resourceVersion = undefined;

@@ -37,7 +37,8 @@ export async function dryRun(
     rows.push([
       `config ${configPath}`,
       'ok',
-      `${loaded.config.registries.length} registries${loaded.warnings.length ? `; warnings: ${loaded.warnings.join('; ')}` : ''}`,
+      `${loaded.config.registries.length} ` +
+        `registries${loaded.warnings.length ? `; warnings: ${loaded.warnings.join('; ')}` : ''}`,
     ]);
   } catch (e) {
     rows.push([`config ${configPath}`, 'FAIL', (e as Error).message]);
@@ -72,12 +73,15 @@ export async function dryRun(
     const o = await client.check(r, CHECK_TIMEOUT_MS);
     const ms = `${Math.round(o.ms)} ms`;
     const trust = `${r.apiOrigin}, trust from ${r.trust}`;
-    if (o.status === 'found')
-      return [
-        name,
-        'ok',
-        `${ms}, ${r.credentials ? 'credentials accepted' : 'anonymous access'}${r.apiOrigin.startsWith('https') ? (r.tls.insecureSkipVerify ? ', TLS not verified' : ', TLS verified') : ''}; ${trust}`,
-      ];
+    if (o.status === 'found') {
+      const access = r.credentials ? 'credentials accepted' : 'anonymous access';
+      const tls = r.apiOrigin.startsWith('https')
+        ? r.tls.insecureSkipVerify
+          ? ', TLS not verified'
+          : ', TLS verified'
+        : '';
+      return [name, 'ok', `${ms}, ${access}${tls}; ${trust}`];
+    }
     if (o.status === 'unauthorized')
       return [
         name,
@@ -86,7 +90,8 @@ export async function dryRun(
       ];
     const tlsHint =
       /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust === 'the system CAs'
-        ? `; the runtime has no settings for it either: add ${join(config.hostsDir, r.domain, 'hosts.toml')} with its ca (containerd), or caFile in the shim config`
+        ? `; the runtime has no settings for it either: add ${join(config.hostsDir, r.domain, 'hosts.toml')} with ` +
+          `its ca (containerd), or caFile in the shim config`
         : '';
     return [name, 'FAIL', `${o.status.replace('_', ' ')}: ${o.detail}; ${trust}${tlsHint}`];
   });

@@ -46,7 +46,9 @@ export async function resolveReport(config: ShimConfig, image: string): Promise<
         .slice(0, decision.winner)
         .map((a, i) => `${registryLabel(a.candidate.registry)}: ${outcomes[i]!.status.replace('_', ' ')}`);
       text += `result:      ${winner.image}\n`;
-      text += `why:         highest-priority registry that has the image${skipped.length ? `; above it: ${skipped.join(', ')}` : ''}\n`;
+      text +=
+        `why:         highest-priority registry that has the ` +
+        `image${skipped.length ? `; above it: ${skipped.join(', ')}` : ''}\n`;
       if (decision.transient)
         text += 'note:        a higher-priority registry could not be asked; this decision is cached for at most 30s\n';
     } else {

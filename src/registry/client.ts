@@ -280,7 +280,9 @@ export class RegistryClient {
       throw new ProbeFailure('bad_response', 'token realm is not a URL');
     }
     if (target.protocol === 'http:' && registry.apiOrigin.startsWith('https:')) {
-      const warning = `${registryLabel(registry)}: token realm ${target.origin} is plain HTTP for an HTTPS registry; no credentials are sent there (treated as unauthorised)`;
+      const warning =
+        `${registryLabel(registry)}: token realm ${target.origin} is plain HTTP for an HTTPS ` +
+        `registry; no credentials are sent there (treated as unauthorised)`;
       if (!this.downgradesWarned.has(warning)) log.warn(warning);
       this.downgradesWarned.add(warning);
       throw new ProbeFailure('unauthorized', 'token realm is plain HTTP for an HTTPS registry');

@@ -148,7 +148,9 @@ export async function plainHttpOnly(
       const plain = apiOrigin({ scheme: 'http', schemeGiven: true, domain: r.domain, prefix: r.prefix });
       if ((await answers(plain)) !== 'yes') return r;
       warnings.push(
-        `registry ${r.domain} answers plain HTTP only: probing it over HTTP. The runtime must be told too, or its pulls fail: ${join(sources.hostsDir, r.domain, 'hosts.toml')} with server = "http://${r.domain}" (containerd), or insecure = true for it in ${sources.registriesConf} (CRI-O)`,
+        `registry ${r.domain} answers plain HTTP only: probing it over HTTP. The runtime must be told too, or its ` +
+          `pulls fail: ${join(sources.hostsDir, r.domain, 'hosts.toml')} with server = "http://${r.domain}" ` +
+          `(containerd), or insecure = true for it in ${sources.registriesConf} (CRI-O)`,
       );
       return {
         ...r,

@@ -149,7 +149,9 @@ export class RewriteEngine {
       const byTag = await this.probeRound(snap, image, { ...ref, digest: undefined }, action);
       if (byTag.winner >= 0) {
         log.warn(
-          `${image}: no configured registry has ${ref.digest}; pulling ${byTag.attempts[byTag.winner]!.candidate.image} by its tag, as the Go shim does: the content is not verified against the digest (digestFallback: false refuses this)`,
+          `${image}: no configured registry has ${ref.digest}; pulling ` +
+            `${byTag.attempts[byTag.winner]!.candidate.image} by its tag, as the Go shim does: the content is not ` +
+            `verified against the digest (digestFallback: false refuses this)`,
         );
         round = byTag;
       }
@@ -197,7 +199,8 @@ export class RewriteEngine {
       if (isTransient(outcome.status))
         unanswered.push(`${registryLabel(attempt.candidate.registry)} (${outcome.status}: ${outcome.detail})`);
       log.debug(
-        `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
+        `priority match: image=${image} action=${action} registry=${registryLabel(attempt.candidate.registry)} ` +
+          `priority=${attempt.candidate.registry.priority} no manifest (${outcome.status}: ${outcome.detail})`,
       );
     }
     return { attempts, winner: -1, unanswered };
@@ -261,18 +264,24 @@ function logRewrite(action: string, image: string, decision: Decision, cacheHit:
   const won = winnerOf(decision);
   const source = cacheHit ? 'cache' : won?.registry.offline ? 'offline' : 'cri';
   log.info(
-    `rewrite action=${action} cache_hit=${cacheHit} source=${source} original=${image} result=${won?.image ?? image} replaced=${won !== undefined}`,
+    `rewrite action=${action} cache_hit=${cacheHit} source=${source} original=${image} ` +
+      `result=${won?.image ?? image} replaced=${won !== undefined}`,
   );
 }
 
 function logMatch(image: string, action: string, decision: Decision, level: 'info' | 'debug'): void {
   const won = winnerOf(decision)!;
   log[level](
-    `priority match: image=${image} action=${action} matched_registry=${registryLabel(won.registry)} priority=${won.registry.priority} result=${won.image}`,
+    `priority match: image=${image} action=${action} matched_registry=${registryLabel(won.registry)} ` +
+      `priority=${won.registry.priority} result=${won.image}`,
   );
 }
 
 export function formatCacheStats(s: CacheStats, at = new Date()): string {
   const generatedAt = at.toISOString().replace(/\.\d{3}Z$/, 'Z'); // RFC 3339, as Go's time.RFC3339
-  return `cache stats: image_hits=${s.imageHits} image_misses=${s.imageMisses} domain_hits=${s.domainHits} domain_misses=${s.domainMisses} image_evictions=${s.imageEvictions} domain_evictions=${s.domainEvictions} invalidations=${s.invalidations} generated_at=${generatedAt}`;
+  return (
+    `cache stats: image_hits=${s.imageHits} image_misses=${s.imageMisses} domain_hits=${s.domainHits} ` +
+    `domain_misses=${s.domainMisses} image_evictions=${s.imageEvictions} domain_evictions=${s.domainEvictions} ` +
+    `invalidations=${s.invalidations} generated_at=${generatedAt}`
+  );
 }

@@ -35,10 +35,11 @@ function yaml(w: World, dir: string, offline: Reg, registries: Reg[], extra = ''
     // original reference is switched on only where the original is local.
     /fallback:/.test(extra) ? '' : 'fallback: false',
     'registries:',
-    ...registries.map(
-      (r) =>
-        `  - address: ${entry(r)}\n${r.creds ? `    auth: ${r.creds}\n` : ''}${r.priority !== undefined ? `    priority: ${r.priority}` : ''}`,
-    ),
+    ...registries.map((r) => {
+      const auth = r.creds ? `    auth: ${r.creds}\n` : '';
+      const priority = r.priority !== undefined ? `    priority: ${r.priority}` : '';
+      return `  - address: ${entry(r)}\n${auth}${priority}`;
+    }),
     extra,
   ].join('\n');
 }
@@ -94,7 +95,8 @@ describe('image rewriting through the shim', () => {
     const status = await cri.imageStatus('app:v1');
     assert.deepEqual(status.image?.repo_tags, [`${w.b.host}/library/app:v1`]);
     await shim.waitForLog(
-      `priority match: image=app:v1 action=PullImage matched_registry=${w.b.host} priority=1200 result=${w.b.host}/library/app:v1`,
+      `priority match: image=app:v1 action=PullImage matched_registry=${w.b.host} priority=1200 ` +
+        `result=${w.b.host}/library/app:v1`,
     );
   });
 
@@ -285,7 +287,8 @@ describe('the socket', () => {
     );
     assert.equal(statSync(shim.socket).mode & 0o777, 0o660);
     await shim.waitForLog(
-      /cache stats: image_hits=0 image_misses=0 domain_hits=0 domain_misses=0 image_evictions=0 domain_evictions=0 invalidations=0/,
+      'cache stats: image_hits=0 image_misses=0 domain_hits=0 domain_misses=0 image_evictions=0 domain_evictions=0 ' +
+        'invalidations=0',
     );
 
     const second = startProc(process.execPath, [CLI, '--file', shim.configFile]);
@@ -311,7 +314,8 @@ describe('bad config', () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(
       file,
-      `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\naddress: http://${w.a.host}\nregistries:\n  - address: r1.example\n  - address: r2.example\n  - address: r3.example\n    priority: high\n`,
+      `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\naddress: http://${w.a.host}\nregistries:\n  - ` +
+        `address: r1.example\n  - address: r2.example\n  - address: r3.example\n    priority: high\n`,
     );
     const proc = startProc(process.execPath, [CLI, '--file', file]);
     const code = await proc.exited();

@@ -68,24 +68,27 @@ describe('crictl v1.26.1 through the shim', () => {
     assert.deepEqual(a.status, b.status);
   });
 
-  it('pull of a short name goes to the offline registry with its credentials; images, inspecti and rmi follow it', async () => {
-    const pulled = await viaShim('pull', 'hello:v1');
-    const id = /sha256:[0-9a-f]{64}/.exec(pulled)?.[0];
-    assert.ok(id, pulled);
-    await shim.waitForLog(`priority match: image=hello:v1`);
-    const listed = await viaShim('images', '-o', 'json');
-    assert.equal(listed, await direct('images', '-o', 'json'));
-    assert.deepEqual(
-      JSON.parse(listed).images.flatMap((i: { repoTags: string[] }) => i.repoTags),
-      [`${offline.host}/library/hello:v1`],
-    );
-    // inspecti by the short name: the runtime does not know it, the shim asks for the rewritten one.
-    const inspected = JSON.parse(await viaShim('inspecti', 'hello:v1'));
-    assert.equal(inspected.status.id, id);
-    assert.deepEqual(inspected, JSON.parse(await direct('inspecti', `${offline.host}/library/hello:v1`)));
-    await viaShim('rmi', 'hello:v1');
-    assert.equal(JSON.parse(await direct('images', '-o', 'json')).images.length, 0);
-  });
+  it(
+    'pull of a short name goes to the offline registry with its credentials; images, inspecti and rmi follow ' + 'it',
+    async () => {
+      const pulled = await viaShim('pull', 'hello:v1');
+      const id = /sha256:[0-9a-f]{64}/.exec(pulled)?.[0];
+      assert.ok(id, pulled);
+      await shim.waitForLog(`priority match: image=hello:v1`);
+      const listed = await viaShim('images', '-o', 'json');
+      assert.equal(listed, await direct('images', '-o', 'json'));
+      assert.deepEqual(
+        JSON.parse(listed).images.flatMap((i: { repoTags: string[] }) => i.repoTags),
+        [`${offline.host}/library/hello:v1`],
+      );
+      // inspecti by the short name: the runtime does not know it, the shim asks for the rewritten one.
+      const inspected = JSON.parse(await viaShim('inspecti', 'hello:v1'));
+      assert.equal(inspected.status.id, id);
+      assert.deepEqual(inspected, JSON.parse(await direct('inspecti', `${offline.host}/library/hello:v1`)));
+      await viaShim('rmi', 'hello:v1');
+      assert.equal(JSON.parse(await direct('images', '-o', 'json')).images.length, 0);
+    },
+  );
 
   it('runs a host-network pod: runp, create, start, exec -s, logs, stop, rm, stopp, rmp', async () => {
     await viaShim('pull', 'pause:v1');

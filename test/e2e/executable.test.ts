@@ -82,7 +82,8 @@ describe('the single executable, alone on a node without Node.js', () => {
     const metricsPort = await freePort();
     const file = join(node, 'image-cri-shim.yaml');
     const config = (debug: boolean) =>
-      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ${registry.creds}\nfallback: false\ndebug: ${debug}\nmetricsAddress: 127.0.0.1:${metricsPort}\n`;
+      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ` +
+      `${registry.creds}\nfallback: false\ndebug: ${debug}\nmetricsAddress: 127.0.0.1:${metricsPort}\n`;
     writeFileSync(file, config(false), { mode: 0o600 });
     let shim: Proc | undefined = startProc(exe, ['-f', file], { env: bareEnv(node), cwd: node });
     try {

@@ -42,7 +42,8 @@ before(async () => {
 after(async () => {
   await world?.teardown();
   process.stdout.write(
-    `# hardening tally: inputs=${tally.inputs} crashes=${tally.crashes} hangs=${tally.hangs} leaks=${tally.leaks} data_lost=${tally.dataLost}\n`,
+    `# hardening tally: inputs=${tally.inputs} crashes=${tally.crashes} hangs=${tally.hangs} leaks=${tally.leaks} ` +
+      `data_lost=${tally.dataLost}\n`,
   );
 });
 
@@ -158,52 +159,63 @@ describe('security', () => {
     }
   });
 
-  it('never prints a password written into the offline address: it is ignored, as the Go shim ignores it (start, --dry-run, resolve)', async () => {
-    const dir = join(w.dir, `secret-${++n}`);
-    mkdirSync(dir);
-    const file = join(dir, 'image-cri-shim.yaml');
-    writeFileSync(file, config(dir, [`address: http://alice:S3CRET-ADDR@${w.a.host}`, `auth: ${w.a.creds}`]));
-    for (const args of [
-      ['--dry-run', '-f', file],
-      ['resolve', 'app:v1', '-f', file],
-    ]) {
-      const { code, output } = await hostile(`a password in the address: ${args[0]}`, () => runCli(args));
-      assert.ok(output.includes('credentials in the address'), output);
-      noSecretsIn(output);
-      assert.ok(code === 0 || code === 1);
-    }
-    const { shim, cri } = await shimWith(() => [`address: http://alice:S3CRET-ADDR@${w.a.host}`, `auth: ${w.a.creds}`]);
-    await hostile('start with a password in the address', async () =>
-      assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a),
-    );
-    noSecretsIn(shim.output());
-  });
+  it(
+    'never prints a password written into the offline address: it is ignored, as the Go shim ignores it (start, ' +
+      '--dry-run, resolve)',
+    async () => {
+      const dir = join(w.dir, `secret-${++n}`);
+      mkdirSync(dir);
+      const file = join(dir, 'image-cri-shim.yaml');
+      writeFileSync(file, config(dir, [`address: http://alice:S3CRET-ADDR@${w.a.host}`, `auth: ${w.a.creds}`]));
+      for (const args of [
+        ['--dry-run', '-f', file],
+        ['resolve', 'app:v1', '-f', file],
+      ]) {
+        const { code, output } = await hostile(`a password in the address: ${args[0]}`, () => runCli(args));
+        assert.ok(output.includes('credentials in the address'), output);
+        noSecretsIn(output);
+        assert.ok(code === 0 || code === 1);
+      }
+      const { shim, cri } = await shimWith(() => [
+        `address: http://alice:S3CRET-ADDR@${w.a.host}`,
+        `auth: ${w.a.creds}`,
+      ]);
+      await hostile('start with a password in the address', async () =>
+        assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a),
+      );
+      noSecretsIn(shim.output());
+    },
+  );
 
-  it('refuses a file with a numeric password: names the file and key, never the secret (start, --dry-run, resolve, reload)', async () => {
-    const dir = join(w.dir, `secret-${++n}`);
-    mkdirSync(dir);
-    const file = join(dir, 'image-cri-shim.yaml');
-    const text = 'address: http://127.0.0.1:1\nauth:\n  username: u\n  password: 7731990042';
-    writeFileSync(file, config(dir, [text]));
-    for (const args of [
-      ['-f', file],
-      ['--dry-run', '-f', file],
-      ['resolve', 'nginx', '-f', file],
-    ]) {
-      const { code, output } = await hostile(`a numeric password: ${args[0]}`, () => runCli(args));
-      assert.equal(code, 1, output);
-      assert.ok(output.includes(file), output);
-      noSecretsIn(output);
-    }
-    // On reload: the running configuration stays, and the error hides the secret too.
-    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
-    const from = shim.output().length;
-    writeFileSync(shim.configFile, config(dir, [text]));
-    process.kill(shim.proc.pid, 'SIGHUP');
-    await shim.waitForLog('keeping the running configuration', 10_000, from);
-    noSecretsIn(shim.output());
-    assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
-  });
+  it(
+    'refuses a file with a numeric password: names the file and key, never the secret (start, --dry-run, resolve, ' +
+      'reload)',
+    async () => {
+      const dir = join(w.dir, `secret-${++n}`);
+      mkdirSync(dir);
+      const file = join(dir, 'image-cri-shim.yaml');
+      const text = 'address: http://127.0.0.1:1\nauth:\n  username: u\n  password: 7731990042';
+      writeFileSync(file, config(dir, [text]));
+      for (const args of [
+        ['-f', file],
+        ['--dry-run', '-f', file],
+        ['resolve', 'nginx', '-f', file],
+      ]) {
+        const { code, output } = await hostile(`a numeric password: ${args[0]}`, () => runCli(args));
+        assert.equal(code, 1, output);
+        assert.ok(output.includes(file), output);
+        noSecretsIn(output);
+      }
+      // On reload: the running configuration stays, and the error hides the secret too.
+      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`]);
+      const from = shim.output().length;
+      writeFileSync(shim.configFile, config(dir, [text]));
+      process.kill(shim.proc.pid, 'SIGHUP');
+      await shim.waitForLog('keeping the running configuration', 10_000, from);
+      noSecretsIn(shim.output());
+      assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
+    },
+  );
 
   it('hides a password written into a registry address in the ConfigMap, and does not write it', async () => {
     const { shim, cri } = await shimWith(
@@ -374,7 +386,8 @@ describe('bounds', () => {
       for (const c of clients) c.close();
       assert.equal((await cri.version()).runtime_name, 'containerd');
       process.stdout.write(
-        `# worst case of every bound under ${UNIT_NODE_OPTIONS}: peak RSS ${(peak / 1024).toFixed(0)} MiB, pulls ${codes.join(',')}\n`,
+        `# worst case of every bound under ${UNIT_NODE_OPTIONS}: peak RSS ${(peak / 1024).toFixed(0)} MiB, pulls ` +
+          `${codes.join(',')}\n`,
       );
     } finally {
       clearInterval(sampler);
@@ -575,38 +588,44 @@ describe('hangs and faults', () => {
   });
 
   for (const authority of ['localhost', '/var/run/image-cri-shim.sock']) {
-    it(`gives back every socket after 2,000 streams reset and a half-close (:authority ${authority}); idle connections are closed`, async () => {
-      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, 'idleTimeout: 2s']);
-      await cri.version();
-      const fd0 = fds(shim.proc.pid);
-      const clients: RawH2Client[] = [];
-      for (let round = 0; round < 3; round++) {
-        const client = await RawH2Client.connect(shim.socket);
-        clients.push(client);
-        await hostile('2,000 RST_STREAMs', async () => {
-          for (let i = 0; i < 2000; i++) {
-            const id = client.request(grpcRequest('/runtime.v1.RuntimeService/Version', authority), { keepOpen: true });
-            const rst = Buffer.alloc(4);
-            rst.writeUInt32BE(0x8); // CANCEL
-            client.write(Buffer.concat([frameHeader(4, FrameType.RST_STREAM, 0, id), rst]));
-          }
-        });
-        client.socket.end(); // the client is done writing; its side stays open to read
-      }
-      // A connection that only says hello, and one that does nothing at all.
-      clients.push(await RawH2Client.connect(shim.socket));
-      const silent = net.connect(shim.socket);
-      silent.on('error', () => {});
-      const settled = await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0, 15_000).then(
-        () => true,
-        () => false,
-      );
-      if (!settled) tally.leaks++;
-      assert.ok(settled, `fds ${fd0} -> ${fds(shim.proc.pid)}`);
-      await waitFor('clients closed', () => clients.every((c) => c.closed), 5000);
-      silent.destroy();
-      assert.equal((await cri.version()).runtime_name, 'containerd', 'a closed idle connection is redialled');
-    });
+    it(
+      `gives back every socket after 2,000 streams reset and a half-close (:authority ${authority}); idle ` +
+        `connections are closed`,
+      async () => {
+        const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, 'idleTimeout: 2s']);
+        await cri.version();
+        const fd0 = fds(shim.proc.pid);
+        const clients: RawH2Client[] = [];
+        for (let round = 0; round < 3; round++) {
+          const client = await RawH2Client.connect(shim.socket);
+          clients.push(client);
+          await hostile('2,000 RST_STREAMs', async () => {
+            for (let i = 0; i < 2000; i++) {
+              const id = client.request(grpcRequest('/runtime.v1.RuntimeService/Version', authority), {
+                keepOpen: true,
+              });
+              const rst = Buffer.alloc(4);
+              rst.writeUInt32BE(0x8); // CANCEL
+              client.write(Buffer.concat([frameHeader(4, FrameType.RST_STREAM, 0, id), rst]));
+            }
+          });
+          client.socket.end(); // the client is done writing; its side stays open to read
+        }
+        // A connection that only says hello, and one that does nothing at all.
+        clients.push(await RawH2Client.connect(shim.socket));
+        const silent = net.connect(shim.socket);
+        silent.on('error', () => {});
+        const settled = await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0, 15_000).then(
+          () => true,
+          () => false,
+        );
+        if (!settled) tally.leaks++;
+        assert.ok(settled, `fds ${fd0} -> ${fds(shim.proc.pid)}`);
+        await waitFor('clients closed', () => clients.every((c) => c.closed), 5000);
+        silent.destroy();
+        assert.equal((await cri.version()).runtime_name, 'containerd', 'a closed idle connection is redialled');
+      },
+    );
   }
 });
 

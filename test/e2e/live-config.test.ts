@@ -66,7 +66,8 @@ function cmData(
   const list = registries
     .map(
       (r) =>
-        `  - address: http://${r.host}\n    auth:\n      username: ${r.user}\n      password: ${r.password}\n    priority: ${r.priority}\n`,
+        `  - address: http://${r.host}\n    auth:\n      username: ${r.user}\n      password: ${r.password}\n    ` +
+        `priority: ${r.priority}\n`,
     )
     .join('');
   return { 'registries.yaml': `version: v1\nregistries:\n${list}${extra}` };
@@ -195,7 +196,9 @@ describe('live configuration from the ConfigMap', () => {
 
   it('expands ${VAR} credentials from the environment', async () => {
     api.put(CM, {
-      'registries.yaml': `registries:\n  - address: http://${w.c.host}\n    auth:\n      username: \${REG_USER}\n      password: \${REG_PASS}\n    priority: 4000\n`,
+      'registries.yaml':
+        `registries:\n  - address: http://${w.c.host}\n    auth:\n      username: \${REG_USER}\n   ` +
+        `   password: \${REG_PASS}\n    priority: 4000\n`,
     });
     const { shim, cri } = await start('', { REG_USER: w.c.user, REG_PASS: w.c.password });
     await shim.waitForLog('synced image-cri-shim config from ConfigMap into');

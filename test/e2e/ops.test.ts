@@ -55,7 +55,8 @@ function row(out: string, check: RegExp): string {
 describe('--dry-run', () => {
   it('reports every dependency, failing rows with their reason, exit 1', async () => {
     const { file, dir } = configFile(
-      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.b.host}\n    auth: bob:not-the-password\n  - address: http://${w.downHost}\n    priority: 900\n`,
+      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.b.host}\n    auth: ` +
+        `bob:not-the-password\n  - address: http://${w.downHost}\n    priority: 900\n`,
     );
     const { code, out } = await run(['--dry-run', '--file', file], { ...process.env, HOME: dir, KUBECONFIG: '' });
     assert.equal(code, 1, out);
@@ -71,7 +72,8 @@ describe('--dry-run', () => {
 
   it('exits 0 when everything is well, and checks the ConfigMap through the API', async () => {
     const { file, dir } = configFile(
-      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.c.host}\n    auth: ${w.c.creds}\n`,
+      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.c.host}\n    auth: ` +
+        `${w.c.creds}\n`,
     );
     api.put('image-cri-shim', {
       'registries.yaml': `registries:\n  - address: http://${w.b.host}\n    priority: 700\n`,
@@ -118,7 +120,9 @@ describe("the Go shim's command line", () => {
 describe('resolve', () => {
   it('prints each candidate with its probe result, the winner and why', async () => {
     const { file } = configFile(
-      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.b.host}\n    auth: ${w.b.creds}\n    priority: 1200\n  - address: http://${w.downHost}\n    priority: 2000\n  - address: http://${w.c.host}\n    auth: carol:wrong\n    priority: 1500\n`,
+      `address: http://${w.a.host}\nauth: ${w.a.creds}\nregistries:\n  - address: http://${w.b.host}\n    auth: ` +
+        `${w.b.creds}\n    priority: 1200\n  - address: http://${w.downHost}\n    priority: 2000\n  - address: ` +
+        `http://${w.c.host}\n    auth: carol:wrong\n    priority: 1500\n`,
     );
     const { code, out } = await run(['resolve', 'app:v1', '--file', file], process.env);
     assert.equal(code, 0, out);
@@ -147,7 +151,10 @@ describe('metrics', () => {
     mkdirSync(dir);
     const shim = await startShim(
       dir,
-      `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\naddress: http://${w.a.host}\nauth: ${w.a.creds}\nfallback: false\nprobeTimeout: 1s\nmetricsAddress: 127.0.0.1:${port}\nregistries:\n  - address: http://${w.b.host}\n    auth: ${w.b.creds}\n    priority: 1200\n  - address: http://${w.downHost}\n    priority: 3000\n`,
+      `shim: ${join(dir, 'shim.sock')}\ncri: ${w.containerd.socket}\naddress: http://${w.a.host}\nauth: ` +
+        `${w.a.creds}\nfallback: false\nprobeTimeout: 1s\nmetricsAddress: 127.0.0.1:${port}\nregistries:\n  - ` +
+        `address: http://${w.b.host}\n    auth: ${w.b.creds}\n    priority: 1200\n  - address: ` +
+        `http://${w.downHost}\n    priority: 3000\n`,
       { ...process.env, HOME: dir, KUBECONFIG: '' },
     );
     const cri = new CriClient(shim.socket);
@@ -188,13 +195,18 @@ describe('deployment files', () => {
   it('the systemd unit passes systemd-analyze verify (and a broken one does not)', () => {
     const unit = readFileSync(join(ROOT, 'deploy/image-cri-shim.service'), 'utf8');
     assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
+    assert.match(
+      unit,
+      /^ExecStart=\/usr\/bin\/image-cri-shim -f \/etc\/image-cri-shim\.yaml$/m,
+      "the Go shim's command",
+    );
     assert.match(unit, /^After=.*containerd\.service/m);
     assert.match(unit, /^Before=kubelet\.service$/m);
     const dir = join(w.dir, 'units');
     mkdirSync(dir);
     // verify needs the binary to exist: point ExecStart at the built CLI, nothing else changes.
     const check = (text: string) => {
-      writeFileSync(join(dir, 'image-cri-shim.service'), text.replace('/usr/local/bin/image-cri-shim', CLI));
+      writeFileSync(join(dir, 'image-cri-shim.service'), text.replace('/usr/bin/image-cri-shim', CLI));
       return spawnSync('systemd-analyze', ['verify', join(dir, 'image-cri-shim.service')], { encoding: 'utf8' });
     };
     const good = check(unit);

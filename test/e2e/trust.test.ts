@@ -62,32 +62,36 @@ function dryRun(file: string): Promise<{ code: number | string | null; out: stri
 }
 
 describe('the probe trusts what the runtime trusts', () => {
-  it('a self-signed registry containerd trusts through hosts.toml `ca`: probed with that CA, the pull succeeds', async () => {
-    containerd.trustRegistryCa(secure.host, secure.certFile);
-    const dir = join(tmp.path, `shim-${++n}`);
-    mkdirSync(dir);
-    const shim = await startShim(dir, config(dir, secure.host, secure.creds), {
-      ...process.env,
-      KUBECONFIG: '',
-      HOME: dir,
-    });
-    const cri = new CriClient(shim.socket);
-    try {
-      assert.equal((await cri.pullImage('app:v1')).image_ref, appId);
-      await shim.waitForLog(`matched_registry=${secure.host}`);
-    } finally {
-      cri.close();
-      await shim.stop();
-    }
-    const { code, out } = await dryRun(shim.configFile);
-    assert.equal(code, 0, out);
-    assert.match(
-      out,
-      new RegExp(
-        `TLS verified; https://${secure.host.replace(/\./g, '\\.')}, trust from containerd .*${secure.host.replace(/\./g, '\\.')}/hosts\\.toml`,
-      ),
-    );
-  });
+  it(
+    'a self-signed registry containerd trusts through hosts.toml `ca`: probed with that CA, the pull ' + 'succeeds',
+    async () => {
+      containerd.trustRegistryCa(secure.host, secure.certFile);
+      const dir = join(tmp.path, `shim-${++n}`);
+      mkdirSync(dir);
+      const shim = await startShim(dir, config(dir, secure.host, secure.creds), {
+        ...process.env,
+        KUBECONFIG: '',
+        HOME: dir,
+      });
+      const cri = new CriClient(shim.socket);
+      try {
+        assert.equal((await cri.pullImage('app:v1')).image_ref, appId);
+        await shim.waitForLog(`matched_registry=${secure.host}`);
+      } finally {
+        cri.close();
+        await shim.stop();
+      }
+      const { code, out } = await dryRun(shim.configFile);
+      assert.equal(code, 0, out);
+      assert.match(
+        out,
+        new RegExp(
+          `TLS verified; https://${secure.host.replace(/\./g, '\\.')}, trust from containerd ` +
+            `.*${secure.host.replace(/\./g, '\\.')}/hosts\\.toml`,
+        ),
+      );
+    },
+  );
 
   it('the same registry without the entry: not trusted, and --dry-run says why and what to add', async () => {
     containerd.trustRegistryCa(secure.host, undefined);
@@ -99,27 +103,35 @@ describe('the probe trusts what the runtime trusts', () => {
     assert.equal(code, 1, out);
     assert.match(
       out,
-      /FAIL.*(certificate|CERT).*trust from the system CAs; the runtime has no settings for it either: add .*hosts\.toml/,
+      new RegExp(
+        'FAIL.*(certificate|CERT).*trust from the system CAs; ' +
+          'the runtime has no settings for it either: add .*hosts\\.toml',
+      ),
     );
   });
 
-  it('a bare host:port that answers only plain HTTP, with no runtime entry: probed over HTTP, with a warning naming the hosts.toml', async () => {
-    const dir = join(tmp.path, `shim-${++n}`);
-    mkdirSync(dir);
-    const shim = await startShim(dir, config(dir, plain.host), { ...process.env, KUBECONFIG: '', HOME: dir });
-    try {
-      await shim.waitForLog(
-        new RegExp(
-          `registry ${plain.host} answers plain HTTP only: probing it over HTTP\\. The runtime must be told too.*${plain.host}/hosts\\.toml`,
-        ),
-      );
-      const resolve = startProc(process.execPath, [CLI, 'resolve', 'app:v1', '-f', shim.configFile], {
-        env: { ...process.env, KUBECONFIG: '', HOME: dir },
-      });
-      assert.equal(await resolve.exited(), 0, resolve.output());
-      assert.match(resolve.output(), /found \(HTTP 200/);
-    } finally {
-      await shim.stop();
-    }
-  });
+  it(
+    'a bare host:port that answers only plain HTTP, with no runtime entry: probed over HTTP, with a warning naming ' +
+      'the hosts.toml',
+    async () => {
+      const dir = join(tmp.path, `shim-${++n}`);
+      mkdirSync(dir);
+      const shim = await startShim(dir, config(dir, plain.host), { ...process.env, KUBECONFIG: '', HOME: dir });
+      try {
+        await shim.waitForLog(
+          new RegExp(
+            `registry ${plain.host} answers plain HTTP only: probing it over HTTP\\. The runtime must be told ` +
+              `too.*${plain.host}/hosts\\.toml`,
+          ),
+        );
+        const resolve = startProc(process.execPath, [CLI, 'resolve', 'app:v1', '-f', shim.configFile], {
+          env: { ...process.env, KUBECONFIG: '', HOME: dir },
+        });
+        assert.equal(await resolve.exited(), 0, resolve.output());
+        assert.match(resolve.output(), /found \(HTTP 200/);
+      } finally {
+        await shim.stop();
+      }
+    },
+  );
 });

@@ -5,6 +5,17 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProc, waitForSocket, type Proc } from './procs.js';
 
+/** Plugins that cannot run here or are not needed: snapshotters other than native, tracing. */
+const DISABLED_PLUGINS = [
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.aufs',
+  'io.containerd.snapshotter.v1.overlayfs',
+  'io.containerd.internal.v1.tracing',
+  'io.containerd.tracing.processor.v1.otlp',
+];
+
 export interface TestContainerd {
   readonly socket: string;
   readonly dir: string;
@@ -32,7 +43,7 @@ export async function startContainerd(dir: string, options: { sandboxImage?: str
     `version = 2
 root = "${join(dir, 'root')}"
 state = "${join(dir, 'state')}"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.overlayfs", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+disabled_plugins = ${JSON.stringify(DISABLED_PLUGINS)}
 [grpc]
   address = "${socket}"
 [ttrpc]
@@ -42,7 +53,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   # runc cannot lower the OOM score adjustment in this sandbox; CRI would ask it to.
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
-${options.sandboxImage ? `  sandbox_image = "${options.sandboxImage}"\n` : ''}  [plugins."io.containerd.grpc.v1.cri".containerd]
+${
+  options.sandboxImage ? `  sandbox_image = ` + `"${options.sandboxImage}"\n` : ''
+}  [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "${join(dir, 'certs.d')}"
@@ -70,7 +83,8 @@ ${options.sandboxImage ? `  sandbox_image = "${options.sandboxImage}"\n` : ''}  
       mkdirSync(join(dir, 'certs.d', host), { recursive: true });
       writeFileSync(
         join(dir, 'certs.d', host, 'hosts.toml'),
-        `server = "https://${host}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${certFile}"\n`,
+        `server = "https://${host}"\n[host."https://${host}"]\n  capabilities = ["pull", "resolve"]\n  ca = ` +
+          `"${certFile}"\n`,
       );
     },
     start,

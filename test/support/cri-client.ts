@@ -22,9 +22,14 @@ service ImageService {
   rpc RemoveImage(RemoveImageRequest) returns (RemoveImageResponse) {}
 }
 message VersionRequest { string version = 1; }
-message VersionResponse { string version = 1; string runtime_name = 2; string runtime_version = 3; string runtime_api_version = 4; }
+message VersionResponse {
+  string version = 1; string runtime_name = 2; string runtime_version = 3; string runtime_api_version = 4;
+}
 message ImageSpec { string image = 1; map<string, string> annotations = 2; }
-message AuthConfig { string username = 1; string password = 2; string auth = 3; string server_address = 4; string identity_token = 5; string registry_token = 6; }
+message AuthConfig {
+  string username = 1; string password = 2; string auth = 3;
+  string server_address = 4; string identity_token = 5; string registry_token = 6;
+}
 message ImageFilter { ImageSpec image = 1; }
 message ListImagesRequest { ImageFilter filter = 1; }
 message Image { string id = 1; repeated string repo_tags = 2; repeated string repo_digests = 3; uint64 size = 4; }

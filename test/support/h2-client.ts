@@ -212,7 +212,10 @@ export function header(block: HeaderField[] | undefined, name: string): string |
   return block?.find((f) => f.name === name)?.value;
 }
 
-/** A framed gRPC request whose message is { ImageSpec image = 1 { string image = 1 } } (PullImage, ImageStatus, RemoveImage). */
+/**
+ * A framed gRPC request whose message is { ImageSpec image = 1 { string image = 1 } } (PullImage, ImageStatus,
+ * RemoveImage).
+ */
 export function imageRequest(image: string): Buffer {
   const spec = protobuf.Writer.create().uint32(0x0a).string(image).finish();
   const message = protobuf.Writer.create().uint32(0x0a).bytes(spec).finish();

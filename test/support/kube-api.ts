@@ -91,7 +91,9 @@ export class FakeKubeApi {
     const file = join(this.dir, name);
     writeFileSync(
       file,
-      `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:${this.port}\n    insecure-skip-tls-verify: true\nusers:\n- name: test\n  user:\n${user}contexts:\n- name: test\n  context: {cluster: test, user: test}\ncurrent-context: test\n`,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: ` +
+        `https://127.0.0.1:${this.port}\n    insecure-skip-tls-verify: true\nusers:\n- name: test\n  ` +
+        `user:\n${user}contexts:\n- name: test\n  context: {cluster: test, user: test}\ncurrent-context: test\n`,
     );
     return file;
   }
@@ -188,7 +190,8 @@ export class FakeKubeApi {
         status(
           403,
           'Forbidden',
-          `configmaps is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource "configmaps" in API group "" in the namespace "${this.namespace}"`,
+          `configmaps is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource ` +
+            `"configmaps" in API group "" in the namespace "${this.namespace}"`,
         ),
       );
     }

@@ -161,7 +161,9 @@ export async function startRegistry(
     authBlock = `auth:\n  htpasswd:\n    realm: test\n    path: ${join(dir, 'htpasswd')}\n`;
   } else if (auth === 'token') {
     if (!opts.issuer) throw new Error('token auth needs an issuer');
-    authBlock = `auth:\n  token:\n    realm: ${opts.issuer.realm}\n    service: ${opts.service ?? 'test-registry'}\n    issuer: test-issuer\n    rootcertbundle: ${opts.issuer.certFile}\n`;
+    authBlock =
+      `auth:\n  token:\n    realm: ${opts.issuer.realm}\n    service: ` +
+      `${opts.service ?? 'test-registry'}\n    issuer: test-issuer\n    rootcertbundle: ${opts.issuer.certFile}\n`;
   }
   let tlsBlock = '';
   const certFile = join(dir, 'tls.crt');
@@ -193,7 +195,9 @@ export async function startRegistry(
   const configFile = join(dir, 'config.yml');
   writeFileSync(
     configFile,
-    `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tlsBlock}${authBlock}`,
+    `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    ` +
+      `rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ` +
+      `127.0.0.1:${port}\n${tlsBlock}${authBlock}`,
   );
   const logFile = join(dir, 'registry.log');
   let proc = startProc('docker-registry', ['serve', configFile], { logFile });

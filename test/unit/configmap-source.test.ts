@@ -100,36 +100,39 @@ describe('ConfigMapSource', () => {
   });
 
   // The Go shim's RBAC grants get only (before: every LIST failed 403, and changes never came).
-  it('with get but not list/watch allowed, reads the ConfigMap with a GET every poll interval, warning once', async () => {
-    const name = 'cm-get-only';
-    api.forbidden.add('list');
-    api.forbidden.add('watch');
-    const lines: string[] = [];
-    setLogSink((l) => lines.push(l));
-    const { source, seen } = await follow(name);
-    try {
-      assert.equal(await source.current(), undefined, 'missing: a GET answered 404');
-      api.put(name, { 'registries.yaml': 'g: 1\n' });
-      const running = source.run();
-      await waitFor('g1', () => seen.at(-1) === 'g: 1\n', 5000);
-      api.put(name, { 'registries.yaml': 'g: 2\n' });
-      await waitFor('g2 within a poll interval', () => seen.at(-1) === 'g: 2\n', 3000);
-      source.stop();
-      await running;
-    } finally {
-      api.forbidden.clear();
-      setLogSink((l) => process.stderr.write(`${l}\n`));
-    }
-    assert.equal(
-      lines.filter((l) => l.includes('may get kube-system/cm-get-only but not list or watch it')).length,
-      1,
-      lines.join('\n'),
-    );
-    assert.ok(
-      api.requests.every((r) => !(r.url.includes('watch=true') && r.url.includes('cm-get-only'))),
-      'no watch attempted once refused',
-    );
-  });
+  it(
+    'with get but not list/watch allowed, reads the ConfigMap with a GET every poll interval, warning ' + 'once',
+    async () => {
+      const name = 'cm-get-only';
+      api.forbidden.add('list');
+      api.forbidden.add('watch');
+      const lines: string[] = [];
+      setLogSink((l) => lines.push(l));
+      const { source, seen } = await follow(name);
+      try {
+        assert.equal(await source.current(), undefined, 'missing: a GET answered 404');
+        api.put(name, { 'registries.yaml': 'g: 1\n' });
+        const running = source.run();
+        await waitFor('g1', () => seen.at(-1) === 'g: 1\n', 5000);
+        api.put(name, { 'registries.yaml': 'g: 2\n' });
+        await waitFor('g2 within a poll interval', () => seen.at(-1) === 'g: 2\n', 3000);
+        source.stop();
+        await running;
+      } finally {
+        api.forbidden.clear();
+        setLogSink((l) => process.stderr.write(`${l}\n`));
+      }
+      assert.equal(
+        lines.filter((l) => l.includes('may get kube-system/cm-get-only but not list or watch it')).length,
+        1,
+        lines.join('\n'),
+      );
+      assert.ok(
+        api.requests.every((r) => !(r.url.includes('watch=true') && r.url.includes('cm-get-only'))),
+        'no watch attempted once refused',
+      );
+    },
+  );
 
   it('takes its credentials from an exec plugin (client.authentication.k8s.io ExecCredential)', async () => {
     const credential = JSON.stringify({
@@ -138,7 +141,8 @@ describe('ConfigMapSource', () => {
       status: { token: api.token },
     });
     const kubeconfig = api.kubeconfigWith(
-      `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: ["-c", ${JSON.stringify(`echo '${credential}'`)}]\n`,
+      `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: ["-c", ` +
+        `${JSON.stringify(`echo '${credential}'`)}]\n`,
       'exec-kubeconfig',
     );
     api.put('cm-exec', { 'registries.yaml': 'e: 1\n' });

@@ -104,8 +104,10 @@ describe("the Go shim's log lines", () => {
     assert.deepEqual(
       rewrites.map((l) => l.replace(/^.* (rewrite action=)/, '$1')),
       [
-        'rewrite action=PullImage cache_hit=false source=offline original=logged:v1 result=sealos.hub:5000/library/logged:v1 replaced=true',
-        'rewrite action=PullImage cache_hit=true source=cache original=logged:v1 result=sealos.hub:5000/library/logged:v1 replaced=true',
+        'rewrite action=PullImage cache_hit=false source=offline original=logged:v1 ' +
+          'result=sealos.hub:5000/library/logged:v1 replaced=true',
+        'rewrite action=PullImage cache_hit=true source=cache original=logged:v1 ' +
+          'result=sealos.hub:5000/library/logged:v1 replaced=true',
       ],
     );
   });

@@ -119,22 +119,26 @@ describe('RewriteEngine', () => {
     assert.equal(steady.transient, false);
   });
 
-  it('names the registries that could not be asked, and offers those that timed out as places a pull may still succeed', async () => {
-    const prober = new FakeProber({ 'fast-registry.io': 'timeout', 'docker.io': 'bad_response' });
-    const d = await new RewriteEngine(prober, config(BASE)).decide('nginx', 'PullImage');
-    assert.equal(winnerOf(d), undefined);
-    assert.equal(d.transient, true);
-    assert.match(d.reason, /not answered: fast-registry\.io \(timeout: .*\), docker\.io \(bad_response: .*\)/);
-    const { found, timedOut } = await alternatives(d);
-    assert.deepEqual(found, []);
-    assert.deepEqual(
-      timedOut.map((c) => c.registry.domain),
-      ['fast-registry.io'],
-      'a registry that timed out may be busy; one that answered badly is not offered',
-    );
-    const none = await new RewriteEngine(new FakeProber({}), config(BASE)).decide('nginx', 'PullImage');
-    assert.equal(none.reason, 'no configured registry has the image');
-  });
+  it(
+    'names the registries that could not be asked, and offers those that timed out as places a pull may still ' +
+      'succeed',
+    async () => {
+      const prober = new FakeProber({ 'fast-registry.io': 'timeout', 'docker.io': 'bad_response' });
+      const d = await new RewriteEngine(prober, config(BASE)).decide('nginx', 'PullImage');
+      assert.equal(winnerOf(d), undefined);
+      assert.equal(d.transient, true);
+      assert.match(d.reason, /not answered: fast-registry\.io \(timeout: .*\), docker\.io \(bad_response: .*\)/);
+      const { found, timedOut } = await alternatives(d);
+      assert.deepEqual(found, []);
+      assert.deepEqual(
+        timedOut.map((c) => c.registry.domain),
+        ['fast-registry.io'],
+        'a registry that timed out may be busy; one that answered badly is not offered',
+      );
+      const none = await new RewriteEngine(new FakeProber({}), config(BASE)).decide('nginx', 'PullImage');
+      assert.equal(none.reason, 'no configured registry has the image');
+    },
+  );
 
   it('evicts beyond imageCacheSize and counts evictions', async () => {
     const prober = new FakeProber({ 'sealos.hub:5000': 'found' });
@@ -163,7 +167,10 @@ describe('RewriteEngine', () => {
     assert.equal(prober.forgets, 1);
     assert.match(
       formatCacheStats(engine.stats, new Date(Date.UTC(2026, 10, 28, 12, 0, 0, 345))),
-      /^cache stats: image_hits=0 image_misses=2 domain_hits=\d+ domain_misses=\d+ image_evictions=0 domain_evictions=0 invalidations=1 generated_at=2026-11-28T12:00:00Z$/,
+      new RegExp(
+        '^cache stats: image_hits=0 image_misses=2 domain_hits=\\d+ domain_misses=\\d+ image_evictions=0 ' +
+          'domain_evictions=0 invalidations=1 generated_at=2026-11-28T12:00:00Z$',
+      ),
     );
   });
 });

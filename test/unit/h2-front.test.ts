@@ -90,22 +90,26 @@ describe('authority forms', () => {
   ];
   for (const c of cases) {
     for (const awaitServerPreface of [true, false]) {
-      it(`serves ${c.name}, ${awaitServerPreface ? 'client waiting for the server preface' : 'request sent at once'}`, async () => {
-        const client = await RawH2Client.connect(path, { awaitServerPreface });
-        const first = client.request(grpcRequest('/a', c.authority), { body: Buffer.from([0, 0, 0, 0, 0]) });
-        const second = client.request(grpcRequest('/b', c.authority));
-        for (const id of [first, second]) {
-          const r = await client.result(id);
-          assert.equal(r.reset, undefined);
-          assert.equal(header(r.headers[0], ':status'), '200');
-          assert.equal(header(r.headers[0], 'x-authority'), c.served);
-        }
-        assert.equal(header((await client.result(first)).headers[0], 'x-length'), '5');
-        assert.deepEqual([seen.direct, seen.filtered], c.way === 'direct' ? [1, 0] : [0, 1]);
-        if (c.way === 'filtered') assert.deepEqual(seen.replaced, [c.authority]);
-        assert.deepEqual(seen.refused, []);
-        client.close();
-      });
+      it(
+        `serves ${c.name}, ` +
+          `${awaitServerPreface ? 'client waiting for the server preface' : 'request sent at once'}`,
+        async () => {
+          const client = await RawH2Client.connect(path, { awaitServerPreface });
+          const first = client.request(grpcRequest('/a', c.authority), { body: Buffer.from([0, 0, 0, 0, 0]) });
+          const second = client.request(grpcRequest('/b', c.authority));
+          for (const id of [first, second]) {
+            const r = await client.result(id);
+            assert.equal(r.reset, undefined);
+            assert.equal(header(r.headers[0], ':status'), '200');
+            assert.equal(header(r.headers[0], 'x-authority'), c.served);
+          }
+          assert.equal(header((await client.result(first)).headers[0], 'x-length'), '5');
+          assert.deepEqual([seen.direct, seen.filtered], c.way === 'direct' ? [1, 0] : [0, 1]);
+          if (c.way === 'filtered') assert.deepEqual(seen.replaced, [c.authority]);
+          assert.deepEqual(seen.refused, []);
+          client.close();
+        },
+      );
     }
   }
 });
@@ -191,16 +195,20 @@ describe('protocol errors', () => {
   ];
   for (const [what, block] of badBlocks) {
     for (const first of [true, false]) {
-      it(`answers ${what} in the ${first ? 'first' : 'second'} block with GOAWAY COMPRESSION_ERROR and reports it once`, async () => {
-        const client = await goawayAfter(async (c) => {
-          if (!first) await c.result(c.request(grpcRequest('/ok', SOCKET_PATH)));
-          c.write(c.headersFrames(first ? 1 : 3, block, {}, true));
-        });
-        assert.equal(client.goaway?.code, ErrorCode.COMPRESSION_ERROR);
-        assert.equal(seen.refused.length, 1, seen.refused.join('; '));
-        assert.match(seen.refused[0]!, /header block/);
-        client.close();
-      });
+      it(
+        `answers ${what} in the ${first ? 'first' : 'second'} block with GOAWAY COMPRESSION_ERROR and reports it ` +
+          `once`,
+        async () => {
+          const client = await goawayAfter(async (c) => {
+            if (!first) await c.result(c.request(grpcRequest('/ok', SOCKET_PATH)));
+            c.write(c.headersFrames(first ? 1 : 3, block, {}, true));
+          });
+          assert.equal(client.goaway?.code, ErrorCode.COMPRESSION_ERROR);
+          assert.equal(seen.refused.length, 1, seen.refused.join('; '));
+          assert.match(seen.refused[0]!, /header block/);
+          client.close();
+        },
+      );
     }
   }
 

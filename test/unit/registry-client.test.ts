@@ -46,6 +46,9 @@ after(() => {
   }
 });
 
+/** The pull scope of a manifest URL (/v2/<repository>/manifests/<reference>), quoted. */
+const scopeOf = (url: URL) => `"repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull"`;
+
 describe('RegistryClient.probe', () => {
   it('sends HEAD with the manifest media types and reads 200 / 404', async () => {
     const srv = await serve((req, res) =>
@@ -106,7 +109,7 @@ describe('RegistryClient.probe', () => {
       } else {
         res
           .writeHead(401, {
-            'www-authenticate': `Bearer realm="${origin}/token",service="svc",scope="repository:${url.pathname.split('/manifests/')[0]!.slice(4)}:pull"`,
+            'www-authenticate': `Bearer realm="${origin}/token",service="svc",scope=${scopeOf(url)}`,
           })
           .end();
       }
@@ -256,33 +259,36 @@ describe('RegistryClient.probe', () => {
     await client.close();
   });
 
-  it('after a probe times out, refuses the waiting and new probes at once, and asks again one timeout later', async () => {
-    let answering = false;
-    const srv = await serve((_q, s) => {
-      if (answering) s.writeHead(200, MANIFEST).end();
-    });
-    const client = new RegistryClient({ connectionsPerOrigin: 2 });
-    const started = performance.now();
-    const outcomes = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 300)),
-    );
-    const took = performance.now() - started;
-    assert.deepEqual(
-      outcomes.map((o) => o.status),
-      Array(10).fill('timeout'),
-    );
-    assert.ok(took < 600, `a burst cost one timeout, not one per batch of connections (${Math.round(took)} ms)`);
-    assert.equal(srv.requests.length, 2, 'only the admitted probes reached the registry');
-    const t = performance.now();
-    const refused = await client.probe(registry(srv.host), 'a', 'again', 300);
-    assert.equal(refused.status, 'timeout');
-    assert.match(refused.detail, /not answering/);
-    assert.ok(performance.now() - t < 100, 'refused without waiting');
-    answering = true;
-    await new Promise((r) => setTimeout(r, 350));
-    assert.equal((await client.probe(registry(srv.host), 'a', 'later', 300)).status, 'found');
-    await client.close();
-  });
+  it(
+    'after a probe times out, refuses the waiting and new probes at once, and asks again one timeout ' + 'later',
+    async () => {
+      let answering = false;
+      const srv = await serve((_q, s) => {
+        if (answering) s.writeHead(200, MANIFEST).end();
+      });
+      const client = new RegistryClient({ connectionsPerOrigin: 2 });
+      const started = performance.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => client.probe(registry(srv.host), 'a', `v${i}`, 300)),
+      );
+      const took = performance.now() - started;
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        Array(10).fill('timeout'),
+      );
+      assert.ok(took < 600, `a burst cost one timeout, not one per batch of connections (${Math.round(took)} ms)`);
+      assert.equal(srv.requests.length, 2, 'only the admitted probes reached the registry');
+      const t = performance.now();
+      const refused = await client.probe(registry(srv.host), 'a', 'again', 300);
+      assert.equal(refused.status, 'timeout');
+      assert.match(refused.detail, /not answering/);
+      assert.ok(performance.now() - t < 100, 'refused without waiting');
+      answering = true;
+      await new Promise((r) => setTimeout(r, 350));
+      assert.equal((await client.probe(registry(srv.host), 'a', 'later', 300)).status, 'found');
+      await client.close();
+    },
+  );
 });
 
 describe('RegistryClient over HTTPS', () => {

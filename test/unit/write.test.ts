@@ -28,7 +28,10 @@ describe('writeFileAtomic', () => {
       const writerModule = new URL('../../src/config/write.js', import.meta.url).href;
       // A child rewrites the file as fast as it can with ever larger contents; we SIGKILL it.
       const script = `import { writeFileAtomic } from ${JSON.stringify(writerModule)};
-        for (let i = 0; i < 100000; i++) await writeFileAtomic(${JSON.stringify(file)}, 'n: ' + i + '\\n' + '# pad\\n'.repeat(i % 500) + 'end: ' + i + '\\n');`;
+        for (let i = 0; i < 100000; i++) {
+          const text = 'n: ' + i + '\\n' + '# pad\\n'.repeat(i % 500) + 'end: ' + i + '\\n';
+          await writeFileAtomic(${JSON.stringify(file)}, text);
+        }`;
       // A valid starting file: under load the child may be killed before its first write.
       writeFileSync(file, 'n: -1\nend: -1\n');
       for (let round = 0; round < 5; round++) {

@@ -13,6 +13,10 @@ import { log, setDebug } from './log.js';
 import { RegistryClient } from './registry/client.js';
 import { formatCacheStats, RewriteEngine, winnerOf } from './rewrite/engine.js';
 import type { Metrics } from './metrics.js';
+import type { CredentialsSecret } from './kube/credentials-secret.js';
+import type { PodEvents } from './kube/pod-events.js';
+import { withSecretCredentials } from './registry/docker-config.js';
+import { provenance, type PullReport } from './rewrite/provenance.js';
 
 /** The config with each registry as the runtime sees it (scheme, TLS trust); warnings logged. */
 export async function withTrust(config: ShimConfig): Promise<ShimConfig> {
@@ -33,6 +37,10 @@ export interface Shim {
 
 export async function startShim(configPath: string): Promise<Shim> {
   let engine: RewriteEngine | undefined;
+  let secret: CredentialsSecret | undefined;
+  /** The registries as the rewrite engine uses them: the config's, with the Secret's credentials where it has none. */
+  const effective = (next: ShimConfig): Promise<ShimConfig> =>
+    withTrust(secret ? { ...next, registries: withSecretCredentials(next.registries, secret.current()) } : next);
   let statsTimer: NodeJS.Timeout | undefined;
   const scheduleStats = () => {
     clearInterval(statsTimer);
@@ -52,7 +60,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     onApply: (next) => {
       setDebug(next.debug);
       logConfigSummary(next);
-      inOrder(async () => engine?.configure(await withTrust(next)));
+      inOrder(async () => engine?.configure(await effective(next)));
       scheduleStats();
       metrics?.reload(true);
     },
@@ -63,6 +71,16 @@ export async function startShim(configPath: string): Promise<Shim> {
   for (const w of warnings) log.warn(w);
   setDebug(config.debug);
   logConfigSummary(config);
+  const cluster = live.cluster();
+  if (cluster && config.authSecret) {
+    const { CredentialsSecret } = await import('./kube/credentials-secret.js');
+    secret = new CredentialsSecret(cluster, config.authSecret, {
+      registries: () => live.current().registries,
+      pollIntervalMs: () => live.current().reloadIntervalMs,
+      onChange: () => inOrder(async () => engine?.configure(await effective(live.current()))),
+    });
+    await secret.start();
+  }
 
   const runtimeSocket = detectRuntimeSocket(config.criSocket);
   if (!existsSync(runtimeSocket) && !config.force) {
@@ -77,16 +95,25 @@ export async function startShim(configPath: string): Promise<Shim> {
   if (exposition) {
     metrics = new exposition.Metrics(
       () => engine!.stats,
-      () => live.configMapSource()?.healthy(),
+      () => ({ configMap: live.configMapSource()?.healthy(), secret: secret?.healthy() }),
     );
   }
   const client = new RegistryClient({ onProbe: metrics && ((registry, outcome) => metrics!.probe(registry, outcome)) });
   // The runtime's settings files are read before serving; the plain-HTTP check asks the
   // network, so it runs after the socket listens and reconfigures only if it changes something.
+  const registries = secret ? withSecretCredentials(config.registries, secret.current()) : config.registries;
   const trusted: ShimConfig = {
     ...config,
-    registries: await Promise.all(config.registries.map((r) => withRuntimeTrust(r, config))),
+    registries: await Promise.all(registries.map((r) => withRuntimeTrust(r, config))),
   };
+  let podEvents: PodEvents | undefined;
+  if (cluster) {
+    const { PodEvents, nodeName } = await import('./kube/pod-events.js');
+    podEvents = new PodEvents(cluster, nodeName(), {
+      enabled: () => live.current().events,
+      onOutcome: metrics && ((outcome) => metrics!.podEvent(outcome)),
+    });
+  }
   engine = new RewriteEngine(
     client,
     trusted,
@@ -100,6 +127,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     settings: () => live.current(),
     onCall: metrics && ((path, status, ms) => metrics!.criCall(path, status, ms)),
     onConnection: metrics && ((outcome) => metrics!.http2Connection(outcome)),
+    onPulled: podEvents && ((report) => tellPod(podEvents, report)),
   });
   await server.listen();
   const metricsServer =
@@ -115,6 +143,7 @@ export async function startShim(configPath: string): Promise<Shim> {
   });
   scheduleStats();
   live.follow();
+  secret?.follow();
 
   return {
     server,
@@ -122,6 +151,8 @@ export async function startShim(configPath: string): Promise<Shim> {
     live,
     async stop() {
       live.stop();
+      secret?.stop();
+      podEvents?.stop();
       clearInterval(statsTimer);
       metricsServer?.close();
       await server.close(DRAIN_MS);
@@ -129,4 +160,14 @@ export async function startShim(configPath: string): Promise<Shim> {
       await client.close();
     },
   };
+}
+
+/** Records on the pod where its image came from; in the background, after the pull's answer. */
+function tellPod(events: PodEvents, report: PullReport): void {
+  const pod = report.pod;
+  if (!pod) return;
+  provenance(report).then(
+    (told) => told && events.record({ pod, ...told }),
+    (e: Error) => log.debug(`events: ${e.message}`),
+  );
 }

@@ -13,7 +13,7 @@ import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
 import type { KubeClient } from './kube/api-client.js';
 import { connectCluster, findCluster } from './kube/cluster.js';
-import type { ConfigMapSource } from './kube/configmap-source.js';
+import type { WatchedKey } from './kube/watched-key.js';
 import { log, setDebug } from './log.js';
 
 /** Coalesces bursts of file events (editors write in several steps). */
@@ -31,7 +31,8 @@ export interface LiveConfigOptions {
 export class LiveConfig {
   private config!: ShimConfig;
   private text = '';
-  private source: ConfigMapSource | undefined;
+  private source: WatchedKey | undefined;
+  private client: KubeClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private fileWatcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
@@ -45,8 +46,13 @@ export class LiveConfig {
   }
 
   /** The ConfigMap follower, when a cluster was found. */
-  configMapSource(): ConfigMapSource | undefined {
+  configMapSource(): WatchedKey | undefined {
     return this.source;
+  }
+
+  /** The Kubernetes API client, when a cluster was found (the Secret and pod Events use it too). */
+  cluster(): KubeClient | undefined {
+    return this.client;
   }
 
   /**
@@ -141,6 +147,9 @@ export class LiveConfig {
     if (next.config.shimSocket !== previous.shimSocket || next.config.criSocket !== previous.criSocket) {
       log.warn('changes to "shim" and "cri" apply at the next restart');
     }
+    if (JSON.stringify(next.config.authSecret) !== JSON.stringify(previous.authSecret)) {
+      log.warn('a change of "authSecret" applies at the next restart');
+    }
     this.options.onApply(next.config);
     log.info(`reloaded shim auth configuration from ${this.options.path}`);
     if (next.config.reloadIntervalMs !== previous.reloadIntervalMs) this.schedule();
@@ -167,9 +176,11 @@ export class LiveConfig {
       log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
       return;
     }
+    this.client = client;
     // Loaded only here: a node without a cluster never pays for the Kubernetes client.
-    const { ConfigMapSource } = await import('./kube/configmap-source.js');
-    this.source = new ConfigMapSource(client, {
+    const { WatchedKey } = await import('./kube/watched-key.js');
+    this.source = new WatchedKey(client, {
+      resource: 'configmaps',
       namespace: CONFIGMAP_NAMESPACE,
       name: CONFIGMAP_NAME,
       key: CONFIGMAP_KEY,

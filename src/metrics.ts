@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { ConnectionOutcome } from './cri/server.js';
+import type { EventOutcome } from './kube/pod-events.js';
 import { log } from './log.js';
 import type { ProbeOutcome } from './registry/client.js';
 import { registryLabel, type Registry } from './registry/registry.js';
@@ -70,10 +71,23 @@ export class Metrics {
     help: '1 while the ConfigMap watch is established',
     registers: [this.registry],
   });
+  private readonly secretWatch = new Gauge({
+    name: 'image_cri_shim_secret_watch_up',
+    help: '1 while the watch of the credentials Secret is established',
+    registers: [this.registry],
+  });
+  private readonly podEvents = new Counter({
+    name: 'image_cri_shim_pod_events_total',
+    help:
+      'Pod events by outcome: created, updated (count raised), folded (into one still queued), dropped (queue full ' +
+      'or the API server failed)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
 
   constructor(
     cacheStats: () => CacheStats,
-    private readonly configMapHealthy: () => boolean | undefined,
+    private readonly watchesHealthy: () => { configMap: boolean | undefined; secret: boolean | undefined },
   ) {
     const stats = (name: string, help: string, pick: (s: CacheStats) => [string, number][]) =>
       new Counter({
@@ -101,6 +115,11 @@ export class Metrics {
     ]);
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     for (const path of ['direct', 'filtered']) this.http2Connections.inc({ path }, 0);
+    for (const outcome of ['created', 'updated', 'folded', 'dropped']) this.podEvents.inc({ outcome }, 0);
+  }
+
+  podEvent(outcome: EventOutcome): void {
+    this.podEvents.inc({ outcome });
   }
 
   http2Connection(outcome: ConnectionOutcome): void {
@@ -130,8 +149,9 @@ export class Metrics {
   }
 
   async render(): Promise<string> {
-    const healthy = this.configMapHealthy();
-    if (healthy !== undefined) this.configMapWatch.set(healthy ? 1 : 0);
+    const { configMap, secret } = this.watchesHealthy();
+    if (configMap !== undefined) this.configMapWatch.set(configMap ? 1 : 0);
+    if (secret !== undefined) this.secretWatch.set(secret ? 1 : 0);
     return this.registry.metrics();
   }
 }

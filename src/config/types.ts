@@ -38,6 +38,13 @@ export interface ShimConfig {
    */
   readonly digestFallback: boolean;
   readonly cache: CacheConfig;
+  /**
+   * The kubernetes.io/dockerconfigjson Secret whose credentials serve registries with no `auth`
+   * of their own; undefined = none. Read at start only.
+   */
+  readonly authSecret: { readonly namespace: string; readonly name: string } | undefined;
+  /** Record an Event on the pod after each pull the shim decided on. */
+  readonly events: boolean;
   /** host:port for /metrics, /healthz, /readyz; undefined = off. Read at start only. */
   readonly metricsAddress: string | undefined;
   /** The offline registry first, then `registries[]` in file order. */
@@ -63,6 +70,8 @@ export const DEFAULTS = {
   imageCacheTtlMs: 30 * 60_000,
   domainCacheTtlMs: 10 * 60_000,
   statsLogIntervalMs: 60_000,
+  authSecretNamespace: 'kube-system',
+  authSecretName: 'image-cri-shim-auth',
   /** Every registry is probed for every new image: no cluster lists more than a handful. */
   maxRegistries: 256,
 } as const;

@@ -30,6 +30,8 @@ export const TOP_KEYS = [
   'metricsAddress',
   'hostsDir',
   'registriesConf',
+  'authSecret',
+  'events',
 ];
 export const REGISTRY_KEYS = ['address', 'auth', 'priority', 'insecureSkipVerify', 'caFile'];
 export const CACHE_KEYS = ['imageCacheSize', 'imageCacheTTL', 'domainCacheTTL', 'statsLogInterval', 'disableStats'];
@@ -144,6 +146,20 @@ function metricsAddress(f: Fields): string | undefined {
   return address;
 }
 
+/** "namespace/name" or "name" (in kube-system); "" turns the Secret off. */
+function authSecret(f: Fields): ShimConfig['authSecret'] {
+  const given = f.string('authSecret');
+  if (given === undefined) return { namespace: DEFAULTS.authSecretNamespace, name: DEFAULTS.authSecretName };
+  if (given.trim() === '') return undefined;
+  const parts = given.trim().split('/');
+  const [namespace, name] = parts.length === 2 ? parts : [DEFAULTS.authSecretNamespace, parts[0]];
+  const label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+  const subdomain = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+  if (parts.length > 2 || !label.test(namespace!) || !subdomain.test(name!))
+    return f.bad('authSecret', `expected "namespace/name" of a Secret, got ${describe(given)}`);
+  return { namespace: namespace!, name: name! };
+}
+
 export function validateConfig(
   doc: unknown,
   source: string,
@@ -180,6 +196,8 @@ export function validateConfig(
     fallback: f.bool('fallback') ?? true,
     digestFallback: f.bool('digestFallback') ?? true,
     metricsAddress: metricsAddress(f),
+    authSecret: authSecret(f),
+    events: f.bool('events') ?? true,
     hostsDir: f.string('hostsDir') || DEFAULTS.hostsDir,
     registriesConf: f.string('registriesConf') || DEFAULTS.registriesConf,
     cache: cacheFrom(f.object('cache')),

@@ -10,6 +10,7 @@ import { log } from '../log.js';
 import { isImageId, normaliseDomain } from '../registry/reference.js';
 import { parseRegistryAddress, registryLabel, type Registry } from '../registry/registry.js';
 import { winnerOf, type RewriteEngine } from '../rewrite/engine.js';
+import type { PullReport } from '../rewrite/provenance.js';
 import { ORIGINAL, pullPlan, type PullSource } from '../rewrite/pull-plan.js';
 import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, trailersOnly, unframe } from './grpc.js';
 import type { ByteBudget } from './limits.js';
@@ -21,6 +22,7 @@ import {
   FIELD,
   hasAuth,
   onlyField,
+  pullPod,
   requestImage,
   statusHasImage,
   withAuth,
@@ -35,6 +37,8 @@ export interface ImageCallEnv {
   readonly engine: RewriteEngine;
   /** Read per call, so a reload applies to the next call and not to one in flight. */
   readonly settings: () => { timeoutMs: number; fallback: boolean; idleTimeoutMs: number };
+  /** Told of each pull the shim decided on, after the caller has its answer. */
+  readonly onPulled?: (report: PullReport) => void;
 }
 
 /** One intercepted call: its request, deadline and cancellation. */
@@ -195,6 +199,7 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
   };
 
   let last: { source: PullSource; result: UnaryResult } | undefined;
+  const tried: PullReport['tried'][number][] = [];
   for await (const source of pullPlan(decision, fallback)) {
     if (last) {
       if (call.cancelled || !retryable(last.result.status)) break;
@@ -205,15 +210,22 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
       );
     }
     last = { source, result: await attemptPull(source) };
+    tried.push({ source, pulled: last.result.status === Status.OK });
     if (last.result.status === Status.OK) break;
   }
-  if (last) return done(call, last.result);
-  const status = Status.NOT_FOUND;
-  failCall(
-    call.stream,
-    status,
-    `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`,
-  );
+  // A caller that left gets no answer and its pod no event.
+  const left = call.cancelled;
+  let status: number;
+  if (last) status = done(call, last.result);
+  else {
+    status = Status.NOT_FOUND;
+    failCall(
+      call.stream,
+      status,
+      `image ${image} not found in any configured registry (fallback is off): ${decision.reason}`,
+    );
+  }
+  if (!left && status !== Status.CANCELLED) env.onPulled?.({ pod: pullPod(call.message), decision, tried, fallback });
   return status;
 }
 

@@ -10,6 +10,8 @@
 //   AuthConfig          { string username = 1; string password = 2; string auth = 3; string server_address = 4; ... }
 //   ImageStatusResponse { Image image = 1; map<string,string> info = 2; }
 //   PullImageResponse   { string image_ref = 1; }
+//   PodSandboxConfig    { PodSandboxMetadata metadata = 1; ... }
+//   PodSandboxMetadata  { string name = 1; string uid = 2; string namespace = 3; uint32 attempt = 4; }
 
 import protobuf from 'protobufjs/minimal.js';
 
@@ -24,6 +26,11 @@ export const FIELD = {
   authServerAddress: 4,
   statusImage: 1,
   pullImageRef: 1,
+  pullSandboxConfig: 3,
+  sandboxMetadata: 1,
+  metadataName: 1,
+  metadataUid: 2,
+  metadataNamespace: 3,
 } as const;
 
 interface Field {
@@ -190,4 +197,19 @@ export function declaredImageLength(framed: Uint8Array): number | undefined {
 /** ImageStatusResponse: does the runtime know the image? */
 export function statusHasImage(response: Uint8Array): boolean {
   return getBytes(response, FIELD.statusImage) !== undefined;
+}
+
+/** The pod a PullImageRequest is for (its sandbox_config.metadata), when it names one. */
+export function pullPod(message: Uint8Array): { name: string; namespace: string; uid: string } | undefined {
+  try {
+    const config = getBytes(message, FIELD.pullSandboxConfig);
+    const metadata = config && getBytes(config, FIELD.sandboxMetadata);
+    if (!metadata) return undefined;
+    const name = getString(metadata, FIELD.metadataName);
+    const namespace = getString(metadata, FIELD.metadataNamespace);
+    if (!name || !namespace) return undefined;
+    return { name, namespace, uid: getString(metadata, FIELD.metadataUid) ?? '' };
+  } catch {
+    return undefined; // not a message we can read: no pod to tell
+  }
 }

@@ -15,7 +15,15 @@ import { runtimeVersion } from '../cri/runtime-info.js';
 import { RuntimeConnection } from '../cri/upstream.js';
 import type { KubeClient } from '../kube/api-client.js';
 import { connectCluster, findCluster, type ClusterCredentials } from '../kube/cluster.js';
-import { ConfigMapSource } from '../kube/configmap-source.js';
+import { WatchedKey } from '../kube/watched-key.js';
+import { AUTH_SECRET_KEY } from '../kube/credentials-secret.js';
+import {
+  parseDockerConfig,
+  secretCredentialsFor,
+  servedBySecret,
+  type CredentialsByHost,
+} from '../registry/docker-config.js';
+import type { Credentials, Registry } from '../registry/registry.js';
 import { join } from 'node:path';
 import { RegistryClient } from '../registry/client.js';
 import { applyRuntimeTrust } from '../registry/runtime-trust.js';
@@ -68,13 +76,15 @@ export async function dryRun(
   };
 
   const client = new RegistryClient();
-  const registryChecks = orderRegistries(config.registries).map(async (r): Promise<Row> => {
+  /** Each registry asked with the credentials the shim would use (its own, else the Secret's). */
+  const registryCheck = async (r: Registry, fromSecret: boolean): Promise<Row> => {
     const name = `registry ${r.address} (priority ${r.priority}${r.offline ? ', offline' : ''})`;
     const o = await client.check(r, CHECK_TIMEOUT_MS);
     const ms = `${Math.round(o.ms)} ms`;
     const trust = `${r.apiOrigin}, trust from ${r.trust}`;
+    const credentials = fromSecret ? 'credentials from the Secret' : 'credentials';
     if (o.status === 'found') {
-      const access = r.credentials ? 'credentials accepted' : 'anonymous access';
+      const access = r.credentials ? `${credentials} accepted` : 'anonymous access';
       const tls = r.apiOrigin.startsWith('https')
         ? r.tls.insecureSkipVerify
           ? ', TLS not verified'
@@ -86,7 +96,7 @@ export async function dryRun(
       return [
         name,
         'FAIL',
-        `${ms}, ${r.credentials ? 'credentials rejected' : 'credentials required'} (${o.detail}); ${trust}`,
+        `${ms}, ${r.credentials ? `${credentials} rejected` : 'credentials required'} ` + `(${o.detail}); ${trust}`,
       ];
     const tlsHint =
       /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust === 'the system CAs'
@@ -94,22 +104,27 @@ export async function dryRun(
           `its ca (containerd), or caFile in the shim config`
         : '';
     return [name, 'FAIL', `${o.status.replace('_', ' ')}: ${o.detail}; ${trust}${tlsHint}`];
-  });
+  };
 
-  const kubeChecks = async (): Promise<Row[]> => {
+  const noSecret = new Map<string, Credentials>();
+  const kubeChecks = async (): Promise<{ rows: Row[]; byHost: CredentialsByHost }> => {
     let cluster: ClusterCredentials;
     try {
       cluster = findCluster(env);
     } catch (e) {
-      return [['kubernetes API', 'skip', `${(e as Error).message}; the local file alone is used`]];
+      return {
+        rows: [['kubernetes API', 'skip', `${(e as Error).message}; the local file alone is used`]],
+        byHost: noSecret,
+      };
     }
     let client: KubeClient;
     try {
       client = await connectCluster(cluster, env);
     } catch (e) {
-      return [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]];
+      return { rows: [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]], byHost: noSecret };
     }
-    const source = new ConfigMapSource(client, {
+    const source = new WatchedKey(client, {
+      resource: 'configmaps',
       namespace: CONFIGMAP_NAMESPACE,
       name: CONFIGMAP_NAME,
       key: CONFIGMAP_KEY,
@@ -121,24 +136,71 @@ export async function dryRun(
     try {
       data = await source.current();
     } catch (e) {
-      return [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]];
+      return { rows: [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]], byHost: noSecret };
     }
     const api: Row = ['kubernetes API', 'ok', cluster.source];
-    if (data === undefined)
-      return [api, [CONFIGMAP_SOURCE, 'ok', `not present (or no ${CONFIGMAP_KEY} key): the local file alone is used`]];
-    try {
-      const { fields, warnings } = parseConfigMapData(data);
-      const what = `present, parses${fields.registries ? ` (${fields.registries.length} registries)` : ''}`;
-      return [api, [CONFIGMAP_SOURCE, 'ok', warnings.length ? `${what}; warnings: ${warnings.join('; ')}` : what]];
-    } catch (e) {
-      return [api, [CONFIGMAP_SOURCE, 'FAIL', (e as Error).message]];
-    }
+    const secret = await secretCheck(client);
+    await client.close();
+    return { rows: [api, configMapRow(data), secret.row], byHost: secret.byHost };
   };
 
-  const [runtime, registries, kube] = await Promise.all([runtimeCheck(), Promise.all(registryChecks), kubeChecks()]);
+  /** Whether the credentials Secret is there and which configured registries it serves; never the credentials. */
+  const secretCheck = async (client: KubeClient): Promise<{ row: Row; byHost: CredentialsByHost }> => {
+    const ref = config.authSecret;
+    const row = (...r: Row) => ({ row: r, byHost: noSecret });
+    if (!ref) return row('credentials secret', 'skip', 'authSecret is "": registry credentials from the config only');
+    const label = `secret ${ref.namespace}/${ref.name}`;
+    const source = new WatchedKey(client, {
+      resource: 'secrets',
+      ...ref,
+      key: AUTH_SECRET_KEY,
+      pollIntervalMs: () => 0,
+      onChange: async () => {},
+      listTimeoutMs: CHECK_TIMEOUT_MS,
+    });
+    let data: string | undefined;
+    try {
+      data = await source.current();
+    } catch (e) {
+      return row(label, 'FAIL', (e as Error).message);
+    }
+    if (data === undefined)
+      return row(label, 'ok', `not present (or no ${AUTH_SECRET_KEY} key): registry credentials from the config only`);
+    let byHost: CredentialsByHost;
+    try {
+      byHost = parseDockerConfig(data, label);
+    } catch (e) {
+      return row(label, 'FAIL', (e as Error).message);
+    }
+    const served = servedBySecret(config.registries, byHost).map((r) => r.domain);
+    const used = served.length
+      ? served.join(', ')
+      : 'none of the configured registries (each has its own auth or is not in it)';
+    return { row: [label, 'ok', `present, credentials for ${byHost.size} registries; used for ${used}`], byHost };
+  };
+
+  const [runtime, kube] = await Promise.all([runtimeCheck(), kubeChecks()]);
+  const registries = await Promise.all(
+    orderRegistries(config.registries).map((r) => {
+      const creds = secretCredentialsFor(r, kube.byHost);
+      return registryCheck(creds ? { ...r, credentials: creds } : r, creds !== undefined);
+    }),
+  );
   await client.close();
-  rows.push(runtime, ...registries, ...kube);
+  rows.push(runtime, ...registries, ...kube.rows);
   return report(rows);
+}
+
+function configMapRow(data: string | undefined): Row {
+  if (data === undefined)
+    return [CONFIGMAP_SOURCE, 'ok', `not present (or no ${CONFIGMAP_KEY} key): the local file alone is used`];
+  try {
+    const { fields, warnings } = parseConfigMapData(data);
+    const what = `present, parses${fields.registries ? ` (${fields.registries.length} registries)` : ''}`;
+    return [CONFIGMAP_SOURCE, 'ok', warnings.length ? `${what}; warnings: ${warnings.join('; ')}` : what];
+  } catch (e) {
+    return [CONFIGMAP_SOURCE, 'FAIL', (e as Error).message];
+  }
 }
 
 function report(rows: Row[]): { text: string; ok: boolean } {

@@ -216,12 +216,12 @@ describe('deployment files', () => {
     assert.match(bad.stderr, /restart specifier/, 'verify does catch mistakes');
   });
 
-  it('RBAC grants only get, list and watch on the one ConfigMap', () => {
+  it('RBAC grants get, list and watch on the one ConfigMap and the one Secret, create and patch on events', () => {
     const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/rbac.yaml'), 'utf8')).map(
       (d) =>
         d.toJS() as {
           kind: string;
-          metadata: { name: string; namespace: string };
+          metadata: { name: string; namespace?: string };
           rules?: unknown;
           roleRef?: unknown;
           subjects?: unknown;
@@ -229,9 +229,10 @@ describe('deployment files', () => {
     );
     assert.deepEqual(
       docs.map((d) => d.kind),
-      ['ServiceAccount', 'Role', 'RoleBinding', 'Secret'],
+      ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'Secret'],
     );
-    for (const d of docs) assert.equal(d.metadata.namespace, 'kube-system');
+    for (const d of docs)
+      assert.equal(d.metadata.namespace, d.kind.startsWith('Cluster') ? undefined : 'kube-system', d.kind);
     const role = docs.find((d) => d.kind === 'Role')!;
     assert.deepEqual(role.rules, [
       {
@@ -240,10 +241,27 @@ describe('deployment files', () => {
         resourceNames: ['image-cri-shim'],
         verbs: ['get', 'list', 'watch'],
       },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [parseConfigText('address: a.io', 'default', {}).config.authSecret!.name],
+        verbs: ['get', 'list', 'watch'],
+      },
     ]);
+    assert.deepEqual(docs.find((d) => d.kind === 'ClusterRole')!.rules, [
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+    const serviceAccount = [{ kind: 'ServiceAccount', name: 'image-cri-shim', namespace: 'kube-system' }];
     const binding = docs.find((d) => d.kind === 'RoleBinding')!;
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'image-cri-shim' });
-    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'image-cri-shim', namespace: 'kube-system' }]);
+    assert.deepEqual(binding.subjects, serviceAccount);
+    const clusterBinding = docs.find((d) => d.kind === 'ClusterRoleBinding')!;
+    assert.deepEqual(clusterBinding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'image-cri-shim-events',
+    });
+    assert.deepEqual(clusterBinding.subjects, serviceAccount);
   });
 
   it('the example config is valid', () => {

@@ -36,7 +36,9 @@ message Image { string id = 1; repeated string repo_tags = 2; repeated string re
 message ListImagesResponse { repeated Image images = 1; }
 message ImageStatusRequest { ImageSpec image = 1; bool verbose = 2; }
 message ImageStatusResponse { Image image = 1; map<string, string> info = 2; }
-message PullImageRequest { ImageSpec image = 1; AuthConfig auth = 2; }
+message PodSandboxMetadata { string name = 1; string uid = 2; string namespace = 3; uint32 attempt = 4; }
+message PodSandboxConfig { PodSandboxMetadata metadata = 1; string hostname = 2; }
+message PullImageRequest { ImageSpec image = 1; AuthConfig auth = 2; PodSandboxConfig sandbox_config = 3; }
 message PullImageResponse { string image_ref = 1; }
 message RemoveImageRequest { ImageSpec image = 1; }
 message RemoveImageResponse {}
@@ -128,8 +130,19 @@ export class CriClient {
     auth?: { username: string; password: string },
     annotations: Record<string, string> = {},
     timeoutMs?: number,
+    /** The pod the pull is for, as kubelet names it in sandbox_config.metadata. */
+    pod?: { name: string; namespace: string; uid: string },
   ): Promise<{ image_ref: string }> {
-    return this.call(this.images, 'PullImage', { image: { image, annotations }, ...(auth ? { auth } : {}) }, timeoutMs);
+    return this.call(
+      this.images,
+      'PullImage',
+      {
+        image: { image, annotations },
+        ...(auth ? { auth } : {}),
+        ...(pod ? { sandbox_config: { metadata: { ...pod, attempt: 0 }, hostname: pod.name } } : {}),
+      },
+      timeoutMs,
+    );
   }
 
   removeImage(image: string): Promise<unknown> {

@@ -1,8 +1,9 @@
-// A small Kubernetes API server for the tests: ConfigMaps in one namespace over HTTPS, with
-// GET, LIST (field selector on metadata.name) and WATCH that follow the API's resourceVersion
-// rules: every change bumps a global version; a watch from version V replays changes after V
-// and then streams; a V older than the compaction point answers 410 Gone; timeoutSeconds ends
-// the stream. Tests can drop every connection, compact history, stop and start it again.
+// A small Kubernetes API server for the tests, over HTTPS: ConfigMaps and Secrets with GET, LIST
+// (field selector on metadata.name) and WATCH that follow the API's resourceVersion rules (every
+// change bumps a global version; a watch from version V replays changes after V and then streams;
+// a V older than the compaction point answers 410 Gone; timeoutSeconds ends the stream), and
+// Events created with POST and updated with PATCH. Tests can drop every connection, compact
+// history, stop and start it again, and make Event writes hang.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,17 +11,36 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 
-interface ConfigMap {
+/** The resources this server keeps: ConfigMaps and Secrets are read (GET, LIST, WATCH); Events are written. */
+type Resource = 'configmaps' | 'secrets' | 'events';
+
+interface ApiObject {
   apiVersion: 'v1';
-  kind: 'ConfigMap';
-  metadata: { name: string; namespace: string; resourceVersion: string; uid: string };
-  data: Record<string, string>;
+  kind: string;
+  metadata: { name: string; namespace: string; resourceVersion: string; uid: string; [k: string]: unknown };
+  [field: string]: unknown;
 }
 
-interface Event {
+interface Change {
   readonly rv: number;
+  readonly resource: Resource;
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  readonly object: ConfigMap;
+  readonly object: ApiObject;
+}
+
+const KINDS: Record<Resource, string> = { configmaps: 'ConfigMap', secrets: 'Secret', events: 'Event' };
+
+/** A Kubernetes Event as stored here (what `kubectl describe pod` would show). */
+export interface StoredEvent {
+  metadata: { name: string; namespace: string };
+  involvedObject: { kind: string; name: string; namespace: string; uid: string };
+  reason: string;
+  message: string;
+  type: string;
+  count: number;
+  source: { component: string; host: string };
+  firstTimestamp: string;
+  lastTimestamp: string;
 }
 
 const TOKEN = 'test-token-for-the-fake-api';
@@ -33,11 +53,14 @@ export class FakeKubeApi {
   readonly requests: { method: string; url: string; at: number }[] = [];
   /** Verbs the credentials may not use here (RBAC): answered 403 Forbidden, as the API server does. */
   readonly forbidden = new Set<'get' | 'list' | 'watch'>();
+  /** Event writes (POST, PATCH) get no answer while set: an API server that hangs. */
+  hangEvents = false;
   private rv = 100;
   private compactedBefore = 0;
-  private readonly objects = new Map<string, ConfigMap>();
-  private readonly history: Event[] = [];
-  private readonly watchers = new Set<(e: Event) => void>();
+  /** Keyed by `resource/namespace/name`. */
+  private readonly objects = new Map<string, ApiObject>();
+  private readonly history: Change[] = [];
+  private readonly watchers = new Set<(e: Change) => void>();
   private readonly sockets = new Set<Socket>();
   private server: https.Server | undefined;
   private port = 0;
@@ -100,31 +123,58 @@ export class FakeKubeApi {
 
   /** Creates or replaces a ConfigMap's data. */
   put(name: string, data: Record<string, string>): void {
-    const existing = this.objects.get(name);
-    const object: ConfigMap = {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: {
-        name,
-        namespace: this.namespace,
-        resourceVersion: String(++this.rv),
-        uid: existing?.metadata.uid ?? `uid-${name}`,
-      },
-      data,
-    };
-    this.objects.set(name, object);
-    this.emit({ rv: this.rv, type: existing ? 'MODIFIED' : 'ADDED', object });
+    this.store('configmaps', this.namespace, name, { data });
   }
 
-  delete(name: string): void {
-    const existing = this.objects.get(name);
+  /** Creates or replaces a Secret; `data` is given in clear and stored base64-encoded, as the API does. */
+  putSecret(name: string, data: Record<string, string>, type = 'kubernetes.io/dockerconfigjson'): void {
+    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    this.store('secrets', this.namespace, name, { type, data: encoded });
+  }
+
+  delete(name: string, resource: 'configmaps' | 'secrets' = 'configmaps'): void {
+    const key = `${resource}/${this.namespace}/${name}`;
+    const existing = this.objects.get(key);
     if (!existing) return;
-    this.objects.delete(name);
+    this.objects.delete(key);
     this.emit({
       rv: ++this.rv,
+      resource,
       type: 'DELETED',
       object: { ...existing, metadata: { ...existing.metadata, resourceVersion: String(this.rv) } },
     });
+  }
+
+  /** The Events recorded so far, in the order they were created. */
+  events(): StoredEvent[] {
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith('events/'))
+      .map(([, o]) => o as unknown as StoredEvent);
+  }
+
+  /** Removes every Event, as the API server's Event TTL (1 h by default) does. */
+  expireEvents(): void {
+    for (const key of [...this.objects.keys()]) if (key.startsWith('events/')) this.objects.delete(key);
+  }
+
+  private store(resource: Resource, namespace: string, name: string, fields: Record<string, unknown>): ApiObject {
+    const key = `${resource}/${namespace}/${name}`;
+    const existing = this.objects.get(key);
+    const object: ApiObject = {
+      ...fields,
+      apiVersion: 'v1',
+      kind: KINDS[resource],
+      metadata: {
+        ...((fields.metadata as object | undefined) ?? {}),
+        name,
+        namespace,
+        resourceVersion: String(++this.rv),
+        uid: existing?.metadata.uid ?? `uid-${resource}-${name}`,
+      },
+    };
+    this.objects.set(key, object);
+    this.emit({ rv: this.rv, resource, type: existing ? 'MODIFIED' : 'ADDED', object });
+    return object;
   }
 
   /** Forgets history: a watch resuming from any version seen so far gets 410 Gone. */
@@ -150,7 +200,7 @@ export class FakeKubeApi {
     await this.listen(this.port);
   }
 
-  private emit(event: Event): void {
+  private emit(event: Change): void {
     this.history.push(event);
     for (const w of this.watchers) w(event);
   }
@@ -177,48 +227,95 @@ export class FakeKubeApi {
       res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return json(401, status(401, 'Unauthorized', 'Unauthorized'));
-    const base = `/api/v1/namespaces/${this.namespace}/configmaps`;
+    const path = /^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|secrets|events)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (!path) return json(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    const [, namespace, resource, name] = path as unknown as [string, string, Resource, string | undefined];
+    if (resource === 'events') return this.writeEvent(req, namespace, name, json);
     if (req.method !== 'GET') return json(405, status(405, 'MethodNotAllowed', 'only GET, LIST and WATCH here'));
-    const verb = url.pathname.startsWith(`${base}/`)
-      ? 'get'
-      : url.searchParams.get('watch') === 'true'
-        ? 'watch'
-        : 'list';
+    const verb = name !== undefined ? 'get' : url.searchParams.get('watch') === 'true' ? 'watch' : 'list';
     if (this.forbidden.has(verb)) {
       return json(
         403,
         status(
           403,
           'Forbidden',
-          `configmaps is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource ` +
-            `"configmaps" in API group "" in the namespace "${this.namespace}"`,
+          `${resource} is forbidden: User "system:serviceaccount:kube-system:image-cri-shim" cannot ${verb} resource ` +
+            `"${resource}" in API group "" in the namespace "${namespace}"`,
         ),
       );
     }
-    if (url.pathname.startsWith(`${base}/`)) {
-      const object = this.objects.get(url.pathname.slice(base.length + 1));
-      return object
-        ? json(200, object)
-        : json(404, status(404, 'NotFound', `configmaps "${url.pathname.slice(base.length + 1)}" not found`));
+    if (name !== undefined) {
+      const object = this.objects.get(`${resource}/${namespace}/${name}`);
+      return object ? json(200, object) : json(404, status(404, 'NotFound', `${resource} "${name}" not found`));
     }
-    if (url.pathname !== base)
-      return json(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const selector = url.searchParams.get('fieldSelector') ?? '';
     const nameFilter = /^metadata\.name=(.+)$/.exec(selector)?.[1];
     if (selector && !nameFilter) return json(400, status(400, 'BadRequest', `unsupported field selector ${selector}`));
-    const matches = (o: ConfigMap) => !nameFilter || o.metadata.name === nameFilter;
+    const matches = (e: { resource: Resource; object: ApiObject }) =>
+      e.resource === resource &&
+      e.object.metadata.namespace === namespace &&
+      (!nameFilter || e.object.metadata.name === nameFilter);
     if (url.searchParams.get('watch') !== 'true') {
       return json(200, {
-        kind: 'ConfigMapList',
+        kind: `${KINDS[resource]}List`,
         apiVersion: 'v1',
         metadata: { resourceVersion: String(this.rv) },
-        items: [...this.objects.values()].filter(matches),
+        items: this.current(resource).filter((object) => matches({ resource, object })),
       });
     }
-    this.watch(url, res, matches);
+    this.watch(url, res, resource, matches);
   }
 
-  private watch(url: URL, res: import('node:http').ServerResponse, matches: (o: ConfigMap) => boolean): void {
+  private current(resource: Resource): ApiObject[] {
+    return [...this.objects.entries()].filter(([key]) => key.startsWith(`${resource}/`)).map(([, o]) => o);
+  }
+
+  /** POST creates an Event (409 when the name is taken); PATCH merges fields into one (404 when gone). */
+  private writeEvent(
+    req: import('node:http').IncomingMessage,
+    namespace: string,
+    name: string | undefined,
+    json: (code: number, body: unknown) => void,
+  ): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (this.hangEvents) return; // the request stays open, unanswered
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      } catch {
+        return json(400, status(400, 'BadRequest', 'the body is not JSON'));
+      }
+      if (req.method === 'POST' && name === undefined) {
+        const meta = (body.metadata ?? {}) as { name?: string; namespace?: string };
+        if (!meta.name) return json(422, status(422, 'Invalid', 'metadata.name: Required value'));
+        if (meta.namespace !== undefined && meta.namespace !== namespace)
+          return json(400, status(400, 'BadRequest', 'the namespace of the object does not match the request'));
+        if (this.objects.has(`events/${namespace}/${meta.name}`))
+          return json(409, status(409, 'AlreadyExists', `events "${meta.name}" already exists`));
+        return json(201, this.store('events', namespace, meta.name, body));
+      }
+      if (req.method === 'PATCH' && name !== undefined) {
+        if (!/merge-patch\+json/.test(req.headers['content-type'] ?? ''))
+          return json(
+            415,
+            status(415, 'UnsupportedMediaType', `unsupported patch type ${req.headers['content-type']}`),
+          );
+        const existing = this.objects.get(`events/${namespace}/${name}`);
+        if (!existing) return json(404, status(404, 'NotFound', `events "${name}" not found`));
+        return json(200, this.store('events', namespace, name, { ...existing, ...body, metadata: existing.metadata }));
+      }
+      json(405, status(405, 'MethodNotAllowed', `${req.method} is not supported on events here`));
+    });
+  }
+
+  private watch(
+    url: URL,
+    res: import('node:http').ServerResponse,
+    resource: Resource,
+    matches: (e: { resource: Resource; object: ApiObject }) => boolean,
+  ): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders(); // as the API server does: the client sees the watch established at once
     const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
@@ -229,12 +326,12 @@ export class FakeKubeApi {
       return;
     }
     if (!from || from === '0') {
-      for (const o of this.objects.values()) if (matches(o)) send('ADDED', o);
+      for (const object of this.current(resource)) if (matches({ resource, object })) send('ADDED', object);
     } else {
-      for (const e of this.history) if (e.rv > Number(from) && matches(e.object)) send(e.type, e.object);
+      for (const e of this.history) if (e.rv > Number(from) && matches(e)) send(e.type, e.object);
     }
-    const watcher = (e: Event) => {
-      if (matches(e.object)) send(e.type, e.object);
+    const watcher = (e: Change) => {
+      if (matches(e)) send(e.type, e.object);
     };
     this.watchers.add(watcher);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');

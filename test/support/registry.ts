@@ -25,6 +25,8 @@ export interface TestRegistry {
   deleteBlob(digest: string): void;
   /** Starts it again on the same port and storage. */
   restart(): Promise<void>;
+  /** An htpasswd registry's password changed (its file rewritten, the registry restarted to read it). */
+  setPassword(password: string): Promise<void>;
 }
 
 export interface TokenIssuer {
@@ -154,10 +156,11 @@ export async function startRegistry(
   mkdirSync(join(dir, 'data'), { recursive: true });
   const port = await freePort();
   const user = opts.user ?? 'user';
-  const password = opts.password ?? 'secret-pass';
+  let password = opts.password ?? 'secret-pass';
+  const writeHtpasswd = () => writeFileSync(join(dir, 'htpasswd'), execFileSync('htpasswd', ['-Bbn', user, password]));
   let authBlock = '';
   if (auth === 'htpasswd') {
-    writeFileSync(join(dir, 'htpasswd'), execFileSync('htpasswd', ['-Bbn', user, password]));
+    writeHtpasswd();
     authBlock = `auth:\n  htpasswd:\n    realm: test\n    path: ${join(dir, 'htpasswd')}\n`;
   } else if (auth === 'token') {
     if (!opts.issuer) throw new Error('token auth needs an issuer');
@@ -213,8 +216,12 @@ export async function startRegistry(
     host: `127.0.0.1:${port}`,
     port,
     user,
-    password,
-    creds: auth === 'none' ? undefined : `${user}:${password}`,
+    get password() {
+      return password;
+    },
+    get creds() {
+      return auth === 'none' ? undefined : `${user}:${password}`;
+    },
     get proc() {
       return proc;
     },
@@ -230,6 +237,14 @@ export async function startRegistry(
       });
     },
     restart: async () => {
+      proc = startProc('docker-registry', ['serve', configFile], { logFile });
+      await waitForPort(port);
+    },
+    setPassword: async (next) => {
+      if (auth !== 'htpasswd') throw new Error('only an htpasswd registry has a password to change');
+      password = next;
+      writeHtpasswd();
+      await proc.stop();
       proc = startProc('docker-registry', ['serve', configFile], { logFile });
       await waitForPort(port);
     },

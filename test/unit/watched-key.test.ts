@@ -1,9 +1,9 @@
-// The ConfigMap follower with the real client library against the test API server.
+// The follower of one key of a ConfigMap or Secret, with the real client against the test API server.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connectCluster, findCluster } from '../../src/kube/cluster.js';
-import { ConfigMapSource } from '../../src/kube/configmap-source.js';
+import { WatchedKey } from '../../src/kube/watched-key.js';
 import { setLogSink } from '../../src/log.js';
 import { FakeKubeApi } from '../support/kube-api.js';
 import { tempDir, waitFor } from '../support/procs.js';
@@ -23,7 +23,8 @@ async function follow(name: string) {
   const seen: (string | undefined)[] = [];
   const env = { KUBECONFIG: api.kubeconfig, HOME: dir.path };
   const client = await connectCluster(findCluster(env), env);
-  const source = new ConfigMapSource(client, {
+  const source = new WatchedKey(client, {
+    resource: 'configmaps',
     namespace: 'kube-system',
     name,
     key: 'registries.yaml',
@@ -35,7 +36,7 @@ async function follow(name: string) {
   return { source, seen };
 }
 
-describe('ConfigMapSource', () => {
+describe('WatchedKey (ConfigMap)', () => {
   it('reads the current content with one LIST, undefined when missing', async () => {
     const { source } = await follow('cm-missing');
     assert.equal(await source.current(), undefined);
@@ -148,7 +149,8 @@ describe('ConfigMapSource', () => {
     api.put('cm-exec', { 'registries.yaml': 'e: 1\n' });
     const env = { KUBECONFIG: kubeconfig, HOME: dir.path };
     const client = await connectCluster(findCluster(env), env);
-    const source = new ConfigMapSource(client, {
+    const source = new WatchedKey(client, {
+      resource: 'configmaps',
       namespace: 'kube-system',
       name: 'cm-exec',
       key: 'registries.yaml',
@@ -157,5 +159,68 @@ describe('ConfigMapSource', () => {
     });
     assert.equal(await source.current(), 'e: 1\n');
     await client.close();
+  });
+});
+
+describe('WatchedKey (Secret)', () => {
+  it('delivers a Secret key decoded, follows its changes, and never takes a ConfigMap of the same name', async () => {
+    const name = 'creds';
+    api.putSecret(name, { '.dockerconfigjson': '{"auths":{"a.io":{"auth":"djE="}}}' });
+    api.put(name, { '.dockerconfigjson': 'a ConfigMap, not the Secret' });
+    const seen: (string | undefined)[] = [];
+    const env = { KUBECONFIG: api.kubeconfig, HOME: dir.path };
+    const client = await connectCluster(findCluster(env), env);
+    const source = new WatchedKey(client, {
+      resource: 'secrets',
+      namespace: 'kube-system',
+      name,
+      key: '.dockerconfigjson',
+      pollIntervalMs: () => 300,
+      onChange: async (data) => {
+        seen.push(data);
+      },
+    });
+    assert.equal(await source.current(), '{"auths":{"a.io":{"auth":"djE="}}}');
+    source.seen(await source.current());
+    const running = source.run();
+    try {
+      await waitFor('watch established', () => source.healthy());
+      assert.ok(api.requests.some((r) => r.url.startsWith('/api/v1/namespaces/kube-system/secrets?')));
+      api.put(name, { '.dockerconfigjson': 'the ConfigMap changed' });
+      api.putSecret(name, { '.dockerconfigjson': '{"auths":{}}' });
+      await waitFor('rotated', () => seen.at(-1) === '{"auths":{}}', 3000);
+      api.delete(name, 'secrets');
+      await waitFor('deleted', () => seen.at(-1) === undefined && seen.length === 2, 3000);
+      assert.deepEqual(seen, ['{"auths":{}}', undefined]);
+    } finally {
+      source.stop();
+      await running;
+      await client.close();
+    }
+  });
+
+  it('asks no more than every few minutes while RBAC allows not even a GET', async () => {
+    const env = { KUBECONFIG: api.kubeconfig, HOME: dir.path };
+    const client = await connectCluster(findCluster(env), env);
+    const source = new WatchedKey(client, {
+      resource: 'secrets',
+      namespace: 'kube-system',
+      name: 'not-granted',
+      key: '.dockerconfigjson',
+      pollIntervalMs: () => 300,
+      onChange: async () => {},
+    });
+    const asked = () => api.requests.filter((r) => r.url.includes('not-granted')).length;
+    api.forbidden.add('get').add('list').add('watch');
+    const running = source.run();
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(asked(), 2, 'one LIST and one GET, both refused, then a long wait');
+    } finally {
+      api.forbidden.clear();
+      source.stop();
+      await running;
+      await client.close();
+    }
   });
 });

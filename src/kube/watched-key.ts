@@ -1,4 +1,4 @@
-// Follows one ConfigMap with a watch instead of polling: LIST once (field selector on the
+// Follows one key of one ConfigMap or Secret with a watch instead of polling: LIST once (field selector on the
 // name), then WATCH from that resourceVersion, resuming from the last version seen when the
 // connection ends, re-listing when the version has expired (410 Gone), and retrying with
 // backoff up to the poll interval while the API server cannot be reached. At steady state
@@ -8,16 +8,19 @@
 import { log } from '../log.js';
 import { KubeApiError, type KubeClient } from './api-client.js';
 
-interface ConfigMap {
+/** A ConfigMap or a Secret, as far as it is read here. */
+interface KeyedObject {
   metadata?: { name?: string; resourceVersion?: string };
   data?: Record<string, string>;
 }
 
-export interface ConfigMapSourceOptions {
+export interface WatchedKeyOptions {
+  /** A Secret's values are base64 in the API; they are delivered decoded. */
+  readonly resource: 'configmaps' | 'secrets';
   readonly namespace: string;
   readonly name: string;
   readonly key: string;
-  /** Called when the key's content changes; undefined when the ConfigMap or key is gone. */
+  /** Called when the key's content changes; undefined when the object or key is gone. */
   readonly onChange: (data: string | undefined) => Promise<void>;
   /** Longest wait between retries while the watch is down (the slow poll). */
   readonly pollIntervalMs: () => number;
@@ -30,6 +33,11 @@ export interface ConfigMapSourceOptions {
 const INITIAL_BACKOFF_MS = 500;
 /** A watch that ends sooner than this without events counts as a failure (no busy loop). */
 const MIN_HEALTHY_WATCH_MS = 1000;
+/**
+ * Not even a GET is allowed (RBAC not granted): asked again this rarely, not every poll
+ * interval, so a node without the grant does not fill the API server's audit log.
+ */
+const FORBIDDEN_RETRY_MS = 5 * 60_000;
 
 class Gone extends Error {}
 
@@ -37,7 +45,7 @@ function httpStatus(e: unknown): number | undefined {
   return e instanceof KubeApiError ? e.status : undefined;
 }
 
-export class ConfigMapSource {
+export class WatchedKey {
   /** API requests made (LIST + WATCH), for the steady-state figure. */
   requests = 0;
   private resourceVersion: string | undefined;
@@ -47,18 +55,21 @@ export class ConfigMapSource {
   private wake: (() => void) | undefined;
   private watching = false;
   /**
-   * The credentials may get the ConfigMap but not list or watch it (the Go shim's permissions):
+   * The credentials may get the object but not list or watch it (the Go shim's permissions for its ConfigMap):
    * it is then read with a GET every poll interval.
    */
   private getOnly = false;
 
   private readonly base: string;
+  /** How log lines name what is followed: "configmap" or "secret". */
+  private readonly kind: string;
 
   constructor(
     private readonly client: KubeClient,
-    private readonly options: ConfigMapSourceOptions,
+    private readonly options: WatchedKeyOptions,
   ) {
-    this.base = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}/configmaps`;
+    this.base = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}/${options.resource}`;
+    this.kind = options.resource === 'secrets' ? 'secret' : 'configmap';
   }
 
   /** True while a watch is established. */
@@ -72,7 +83,7 @@ export class ConfigMapSource {
    */
   async current(): Promise<string | undefined> {
     if (this.getOnly) return this.get();
-    let result: { metadata?: { resourceVersion?: string }; items?: ConfigMap[] };
+    let result: { metadata?: { resourceVersion?: string }; items?: KeyedObject[] };
     try {
       result = await this.bounded((signal) =>
         this.client.get(
@@ -85,9 +96,9 @@ export class ConfigMapSource {
       const data = await this.get();
       this.getOnly = true;
       log.warn(
-        `configmap: the cluster credentials may get ${this.options.namespace}/${this.options.name} but not list or ` +
-          `watch it; reading it with a GET every reloadInterval instead (grant list and watch, as deploy/rbac.yaml ` +
-          `does, for changes within a second)`,
+        `${this.kind}: the cluster credentials may get ${this.options.namespace}/${this.options.name} but not ` +
+          'list or watch it; reading it with a GET every reloadInterval instead (grant list and watch, as ' +
+          'deploy/rbac.yaml does, for changes within a second)',
       );
       return data;
     }
@@ -99,7 +110,7 @@ export class ConfigMapSource {
     try {
       return this.dataOf(
         await this.bounded((signal) =>
-          this.client.get<ConfigMap>(`${this.base}/${encodeURIComponent(this.options.name)}`, signal),
+          this.client.get<KeyedObject>(`${this.base}/${encodeURIComponent(this.options.name)}`, signal),
         ),
       );
     } catch (e) {
@@ -144,14 +155,15 @@ export class ConfigMapSource {
       } catch (e) {
         if (this.stopped) break;
         if (e instanceof Gone) {
-          log.debug(`configmap: resourceVersion ${this.resourceVersion} expired; listing again`);
+          log.debug(`${this.kind}: resourceVersion ${this.resourceVersion} expired; listing again`);
           this.resourceVersion = undefined;
           continue;
         }
         failures++;
-        const delay = Math.min(this.options.pollIntervalMs(), INITIAL_BACKOFF_MS * 2 ** (failures - 1));
+        const backoff = Math.min(this.options.pollIntervalMs(), INITIAL_BACKOFF_MS * 2 ** (failures - 1));
+        const delay = httpStatus(e) === 403 ? Math.max(backoff, FORBIDDEN_RETRY_MS) : backoff;
         log.debug(
-          `configmap: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); ` +
+          `${this.kind}: watch of ${this.options.namespace}/${this.options.name} failed (${(e as Error).message}); ` +
             `retrying in ${delay}ms`,
         );
         // After a failure, list again: the watch may have missed changes while it was down.
@@ -177,8 +189,10 @@ export class ConfigMapSource {
     });
   }
 
-  private dataOf(cm: ConfigMap | undefined): string | undefined {
-    return cm?.data?.[this.options.key];
+  private dataOf(object: KeyedObject | undefined): string | undefined {
+    const value = object?.data?.[this.options.key];
+    if (value === undefined || this.options.resource !== 'secrets') return value;
+    return Buffer.from(value, 'base64').toString('utf8');
   }
 
   private async deliver(data: string | undefined): Promise<void> {
@@ -203,7 +217,7 @@ export class ConfigMapSource {
     let events = 0;
     let gone = false;
     let chain = Promise.resolve();
-    const onEvent = (type: string, obj: ConfigMap & { code?: number }) => {
+    const onEvent = (type: string, obj: KeyedObject & { code?: number }) => {
       events++;
       if (type === 'ERROR') {
         if (obj.code === 410) gone = true;
@@ -216,7 +230,7 @@ export class ConfigMapSource {
       const data = type === 'DELETED' ? undefined : this.dataOf(obj);
       chain = chain
         .then(() => this.deliver(data))
-        .catch((e: Error) => log.error(`configmap: applying change failed: ${e.message}`));
+        .catch((e: Error) => log.error(`${this.kind}: applying change failed: ${e.message}`));
     };
     try {
       await this.client.watch(`${this.base}?${query}`, onEvent, abort.signal, () => (this.watching = !this.stopped));

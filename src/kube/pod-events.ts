@@ -1,0 +1,187 @@
+// Kubernetes Events on pods, recorded the way kubelet's recorder does it: an event that repeats
+// (same pod, reason and message) is one Event whose count goes up, not a new object each time.
+// Recording never waits: events go into a bounded queue sent one request at a time in the
+// background, and are dropped (and counted) when the queue is full or the API server fails.
+
+import { hostname } from 'node:os';
+import { LRUCache } from 'lru-cache';
+import { log } from '../log.js';
+import { KubeApiError, type KubeClient } from './api-client.js';
+
+export interface PodRef {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+}
+
+export interface PodEvent {
+  readonly pod: PodRef;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export type EventOutcome = 'created' | 'updated' | 'folded' | 'dropped';
+
+export interface PodEventsOptions {
+  /** Checked per event: `events: false` in the config turns recording off. */
+  readonly enabled: () => boolean;
+  readonly onOutcome?: (outcome: EventOutcome) => void;
+  /** Distinct events waiting to be sent; more are dropped. */
+  readonly maxPending?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+export const EVENT_SOURCE = 'image-cri-shim';
+const MAX_PENDING = 256;
+const REQUEST_TIMEOUT_MS = 5_000;
+/** As kubelet's recorder: this many distinct events are remembered for folding. */
+const REMEMBERED = 4096;
+/** An Event the API server has most likely expired by then (its default TTL is 1 h) is not updated. */
+const FOLD_WINDOW_MS = 60 * 60_000;
+/** The API server caps an Event message at 1 KiB. */
+const MAX_MESSAGE = 1024;
+
+/** The node name kubelet reports, as far as the shim can tell: $NODE_NAME, else the host name. */
+export function nodeName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.NODE_NAME || hostname().toLowerCase();
+}
+
+/** One event as the API server should have it: its object name (once created) and count. */
+interface Tally {
+  readonly event: PodEvent;
+  name: string | undefined;
+  count: number;
+  /** The count the API server has. */
+  sent: number;
+  first: string;
+  last: string;
+}
+
+export class PodEvents {
+  private readonly tallies = new LRUCache<string, Tally>({ max: REMEMBERED, ttl: FOLD_WINDOW_MS });
+  /** Keys of tallies with counts to send, oldest first. */
+  private readonly pending = new Set<string>();
+  private sending = false;
+  private stopped = false;
+  private serial = 0;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly host: string,
+    private readonly options: PodEventsOptions,
+  ) {}
+
+  /** Queues `event` for its pod; returns at once. */
+  record(event: PodEvent): void {
+    if (this.stopped || !this.options.enabled()) return;
+    const key = JSON.stringify([event.pod.namespace, event.pod.uid, event.pod.name, event.reason, event.message]);
+    const now = timestamp();
+    const tally = this.tallies.get(key);
+    if (tally) {
+      tally.count++;
+      tally.last = now;
+    } else if (this.pending.size < (this.options.maxPending ?? MAX_PENDING)) {
+      this.tallies.set(key, { event, name: undefined, count: 1, sent: 0, first: now, last: now });
+    } else {
+      return this.options.onOutcome?.('dropped');
+    }
+    if (this.pending.has(key)) this.options.onOutcome?.('folded');
+    this.pending.add(key);
+    void this.drain();
+  }
+
+  /** Ends the background sending; what is still queued is dropped. */
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+  }
+
+  /** Resolves once nothing is queued or being sent (for tests and an orderly stop). */
+  async idle(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while ((this.sending || this.pending.size > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private async drain(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    try {
+      for (let key = first(this.pending); key !== undefined && !this.stopped; key = first(this.pending)) {
+        this.pending.delete(key);
+        const tally = this.tallies.get(key);
+        if (tally && tally.count > tally.sent) await this.send(tally);
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private async send(tally: Tally): Promise<void> {
+    const count = tally.count;
+    const { namespace } = tally.event.pod;
+    const base = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;
+    const signal = AbortSignal.any([
+      this.abort.signal,
+      AbortSignal.timeout(this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS),
+    ]);
+    try {
+      if (tally.name !== undefined) {
+        try {
+          await this.client.send(
+            'PATCH',
+            `${base}/${encodeURIComponent(tally.name)}`,
+            { count, lastTimestamp: tally.last },
+            signal,
+          );
+          tally.sent = count;
+          return this.options.onOutcome?.('updated');
+        } catch (e) {
+          // Expired on the server: it is created again, with the whole count.
+          if (!(e instanceof KubeApiError && e.status === 404)) throw e;
+        }
+      }
+      // As kubelet names them: the pod's name and a nanosecond timestamp in hex (kept unique here).
+      const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.serial++ % 1_000_000);
+      const name = `${tally.event.pod.name}.${nanos.toString(16)}`;
+      await this.client.send('POST', base, this.eventObject(tally, name, namespace, count), signal);
+      tally.name = name;
+      tally.sent = count;
+      this.options.onOutcome?.('created');
+    } catch (e) {
+      // The count stays in the tally: a later occurrence sends it whole.
+      this.options.onOutcome?.('dropped');
+      log.debug(`events: not recorded on pod ${namespace}/${tally.event.pod.name}: ${(e as Error).message}`);
+    }
+  }
+
+  private eventObject(tally: Tally, name: string, namespace: string, count: number): object {
+    const { pod, type, reason, message } = tally.event;
+    return {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: pod.name, namespace: pod.namespace, uid: pod.uid },
+      type,
+      reason,
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message,
+      source: { component: EVENT_SOURCE, host: this.host },
+      reportingComponent: EVENT_SOURCE,
+      reportingInstance: this.host,
+      firstTimestamp: tally.first,
+      lastTimestamp: tally.last,
+      count,
+    };
+  }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const v of set) return v;
+  return undefined;
+}
+
+/** RFC 3339 to the second, as Event timestamps are. */
+function timestamp(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}

@@ -1,7 +1,7 @@
 // The single executable (npm run package), as it is installed on a node: copied alone into an
 // empty directory and run with a PATH that has no node, against real containerd and a real
 // password-protected registry: start, a rewritten pull, a SIGHUP reload, --dry-run, resolve,
-// --version, metrics, SIGTERM.
+// --version, metrics, SIGTERM; and with a cluster, the Secret's credentials and a pod Event.
 
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { startContainerd, type TestContainerd } from '../support/containerd.js';
 import { CriClient } from '../support/cri-client.js';
 import { buildImage, pushImage } from '../support/image.js';
+import { FakeKubeApi } from '../support/kube-api.js';
 import { freePort, startProc, tempDir, waitFor, type Proc } from '../support/procs.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
@@ -118,6 +119,41 @@ describe('the single executable, alone on a node without Node.js', () => {
       assert.ok(!existsSync(join(node, 'node_modules')), 'nothing was unpacked beside it');
     } finally {
       await shim?.stop();
+    }
+  });
+
+  it('with a cluster: takes the registry password from the Secret and records an Event on the pod', async () => {
+    const kube = join(tmp.path, 'kube');
+    mkdirSync(kube);
+    const api = await FakeKubeApi.start(kube);
+    const auth = Buffer.from(registry.creds!).toString('base64');
+    api.putSecret('image-cri-shim-auth', {
+      '.dockerconfigjson': JSON.stringify({ auths: { [`http://${registry.host}`]: { auth } } }),
+    });
+    const socket = join(node, 'cluster.sock');
+    const file = join(node, 'cluster.yaml');
+    writeFileSync(
+      file,
+      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nfallback: false\n`,
+      {
+        mode: 0o600,
+      },
+    );
+    const shim = startProc(exe, ['-f', file], { env: { ...bareEnv(node), KUBECONFIG: api.kubeconfig }, cwd: node });
+    try {
+      await waitFor('listening', () => shim.output().includes('image-cri-shim listening on'), 15_000);
+      assert.match(shim.output(), /secret: credentials for 1 registries updated/);
+      const cri = new CriClient(socket);
+      const pod = { name: 'exe-0', namespace: 'default', uid: 'uid-exe-0' };
+      assert.equal((await cri.pullImage('app:v1', undefined, {}, undefined, pod)).image_ref, appId);
+      cri.close();
+      await waitFor('the Event', () => api.events().length === 1, 5000);
+      assert.equal(api.events()[0]!.message, `Pulled app:v1 from ${registry.host}/library/app:v1 (priority 1000)`);
+      assert.ok(!shim.output().includes(registry.password));
+      assert.ok(!readFileSync(file, 'utf8').includes(registry.password));
+    } finally {
+      await shim.stop();
+      await api.stop();
     }
   });
 });

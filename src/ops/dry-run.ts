@@ -123,18 +123,9 @@ export async function dryRun(
     } catch (e) {
       return { rows: [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]], byHost: noSecret };
     }
-    const source = new WatchedKey(client, {
-      resource: 'configmaps',
-      namespace: CONFIGMAP_NAMESPACE,
-      name: CONFIGMAP_NAME,
-      key: CONFIGMAP_KEY,
-      pollIntervalMs: () => 0,
-      onChange: async () => {},
-      listTimeoutMs: CHECK_TIMEOUT_MS,
-    });
     let data: string | undefined;
     try {
-      data = await source.current();
+      data = await readOnce(client, 'configmaps', CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, CONFIGMAP_KEY);
     } catch (e) {
       return { rows: [['kubernetes API', 'FAIL', `${cluster.source}: ${(e as Error).message}`]], byHost: noSecret };
     }
@@ -150,17 +141,9 @@ export async function dryRun(
     const row = (...r: Row) => ({ row: r, byHost: noSecret });
     if (!ref) return row('credentials secret', 'skip', 'authSecret is "": registry credentials from the config only');
     const label = `secret ${ref.namespace}/${ref.name}`;
-    const source = new WatchedKey(client, {
-      resource: 'secrets',
-      ...ref,
-      key: AUTH_SECRET_KEY,
-      pollIntervalMs: () => 0,
-      onChange: async () => {},
-      listTimeoutMs: CHECK_TIMEOUT_MS,
-    });
     let data: string | undefined;
     try {
-      data = await source.current();
+      data = await readOnce(client, 'secrets', ref.namespace, ref.name, AUTH_SECRET_KEY);
     } catch (e) {
       return row(label, 'FAIL', (e as Error).message);
     }
@@ -189,6 +172,18 @@ export async function dryRun(
   await client.close();
   rows.push(runtime, ...registries, ...kube.rows);
   return report(rows);
+}
+
+/** One read of a ConfigMap's or Secret's key, bounded by the check timeout. */
+function readOnce(
+  client: KubeClient,
+  resource: 'configmaps' | 'secrets',
+  namespace: string,
+  name: string,
+  key: string,
+): Promise<string | undefined> {
+  const options = { resource, namespace, name, key, pollIntervalMs: () => 0, listTimeoutMs: CHECK_TIMEOUT_MS };
+  return new WatchedKey(client, { ...options, onChange: async () => {} }).current();
 }
 
 function configMapRow(data: string | undefined): Row {

@@ -128,7 +128,8 @@ export async function handleImageCall(
 
 /**
  * Handles ImageStatus: the caller's request goes to the runtime as it arrives, its bytes kept;
- * the runtime's answer stands when it knows the name (or fails). Only otherwise is the kept
+ * the runtime's answer stands when it knows the name (or fails): one that starts with an Image
+ * goes on to the caller as it arrives, as a relayed answer would. Only otherwise is the kept
  * request read, and the rewritten name asked about.
  */
 export async function handleImageStatus(
@@ -141,11 +142,15 @@ export async function handleImageStatus(
   const receivedAt = Date.now();
   const settings = env.settings();
   try {
-    const { up, answer } = openUnary(env.conn, requestHeaders(headers, settings.timeoutMs), stream);
+    const { up, answer } = openUnary(env.conn, requestHeaders(headers, settings.timeoutMs), stream, {
+      stream,
+      when: startsWithImage,
+    });
     const kept = keepRequest(stream, held);
     stream.on('error', () => {});
     stream.pipe(up);
     const known = await answer;
+    if (known.forwarded) return known.status;
     if (runtimeKnows(known)) return replied(stream, known);
     const body = kept();
     const request = body && rewritableImage(body);
@@ -171,6 +176,15 @@ function unavailableResult(e: unknown): UnaryResult {
 function unavailable(stream: ServerHttp2Stream, e: unknown): number {
   failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
   return Status.UNAVAILABLE;
+}
+
+/**
+ * The first bytes of an ImageStatusResponse that holds an Image: an uncompressed, non-empty
+ * message whose first field is `image` (field 1, length-delimited; the runtime writes fields in
+ * number order, so when `image` is there it comes first).
+ */
+function startsWithImage(head: Buffer): boolean {
+  return head[0] === 0 && head.readUInt32BE(1) > 0 && head[5] === (FIELD.statusImage << 3) + 2;
 }
 
 /** An ImageStatus answer says the runtime knows the name; an error is the runtime's to give. */

@@ -11,7 +11,7 @@ import http2, {
 import { formatGrpcTimeout, grpcStatus, MAX_FRAMED_BYTES, Status, trailersOnly } from './grpc.js';
 import type { RuntimeConnection } from './upstream.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
 // Connection-specific headers HTTP/2 forbids, plus ones the shim recomputes.
 const DROPPED = new Set([
@@ -115,7 +115,7 @@ export function relay(
     if (!responded) {
       onDone?.(Status.UNAVAILABLE);
       failCall(stream, Status.UNAVAILABLE, `runtime unavailable (stream reset ${up.rstCode})`);
-    } else if (up.rstCode !== http2.constants.NGHTTP2_NO_ERROR && !stream.closed) {
+    } else if (up.rstCode !== NGHTTP2_NO_ERROR && !stream.closed) {
       stream.close(up.rstCode ?? NGHTTP2_INTERNAL_ERROR);
     }
   });
@@ -132,18 +132,35 @@ export interface UnaryResult {
   /** undefined for a trailers-only answer (the status is then in `headers`). */
   readonly trailers: IncomingHttpHeaders | undefined;
   readonly status: number;
+  /** The answer went on to the caller as it came (see PassOn); `body` is then empty. */
+  readonly forwarded?: boolean;
 }
+
+/**
+ * Sends the runtime's answer on to `stream` as it arrives, as the relay does, instead of
+ * buffering it, once its first bytes (a message's 5-byte prefix and first field tag) show
+ * `when` is true of them: the caller then has its answer as soon as the runtime gives it.
+ */
+export interface PassOn {
+  readonly stream: ServerHttp2Stream;
+  readonly when: (head: Buffer) => boolean;
+}
+
+/** Bytes of an answer enough to judge it: the gRPC prefix and the first field's tag. */
+const HEAD_BYTES = 6;
 
 /**
  * Opens a unary call to the runtime whose answer is buffered; the request is written to `up`
  * by the caller of this. Cancelled when `until` fires first: the caller's stream closing (an
  * intercepted call whose caller left) or a signal aborting. `answer` rejects on transport
- * failure. Throws when there is no runtime connection.
+ * failure. Throws when there is no runtime connection. With `passOn`, an answer it picks out
+ * goes straight to the caller and `answer` resolves once the caller has it all.
  */
 export function openUnary(
   conn: RuntimeConnection,
   headers: OutgoingHttpHeaders,
   until: ServerHttp2Stream | AbortSignal,
+  passOn?: PassOn,
 ): { up: ClientHttp2Stream; answer: Promise<UnaryResult> } {
   const up = openUpstream(conn, headers, false);
   const answer = new Promise<UnaryResult>((resolve, reject) => {
@@ -152,18 +169,60 @@ export function openUnary(
     let trailers: IncomingHttpHeaders | undefined;
     const chunks: Buffer[] = [];
     let size = 0;
+    let forwarding = false;
     up.on('response', (h) => {
       responseHeaders = h;
     });
+    /**
+     * From here on the answer flows to the caller as the relay's does: the runtime's trailers
+     * follow its last byte; a runtime reset resets the caller's stream; a caller that leaves
+     * cancels the runtime's side (through `until`). Settles when the caller's stream closes.
+     */
+    const forward = (to: ServerHttp2Stream) => {
+      forwarding = true;
+      to.on('error', () => {}); // a reset passed on below is reported through 'close'
+      to.respond(metadataOf(responseHeaders!, [':status']), { waitForTrailers: true });
+      to.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      chunks.length = 0;
+      up.once('end', () => {
+        stopWatching(); // the runtime's side is complete: nothing left to cancel
+        to.end();
+      });
+      to.once('wantTrailers', () =>
+        to.sendTrailers(
+          trailers
+            ? metadataOf(trailers)
+            : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' },
+        ),
+      );
+      up.once('close', () => {
+        if (!trailers && !to.closed) to.close(up.rstCode || NGHTTP2_INTERNAL_ERROR);
+      });
+      to.once('close', () => {
+        settled = true;
+        stopWatching();
+        const status = trailers && to.rstCode === NGHTTP2_NO_ERROR ? grpcStatus(trailers) : Status.CANCELLED;
+        resolve({ headers: responseHeaders!, body: Buffer.alloc(0), trailers, status, forwarded: true });
+      });
+    };
     up.on('data', (chunk: Buffer) => {
+      if (forwarding) {
+        passOn!.stream.write(chunk);
+        return;
+      }
       size += chunk.length;
       if (size > MAX_FRAMED_BYTES) up.close(NGHTTP2_CANCEL);
       else chunks.push(chunk);
+      // Judged once, when the head is complete.
+      if (passOn && size >= HEAD_BYTES && size - chunk.length < HEAD_BYTES && !callerGone(passOn.stream)) {
+        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks, size);
+        if (passOn.when(head)) forward(passOn.stream);
+      }
     });
     up.on('error', () => {});
     let settled = false;
     const settle = () => {
-      if (settled) return;
+      if (settled || forwarding) return;
       settled = true;
       stopWatching();
       if (!responseHeaders) return reject(new Error(`runtime unavailable (stream reset ${up.rstCode})`));

@@ -1,11 +1,16 @@
 // The few Kubernetes API calls a node agent makes (GET, LIST with a field selector, WATCH, and
-// Events written with POST and PATCH), on undici. The official client cost about 400 ms and
-// 70 MiB to load, more than all the rest of the shim, and could not go into the single executable.
+// Events written with POST and PATCH), on Node's own http/https with a keep-alive agent. The
+// official client cost about 400 ms and 70 MiB to load, more than all the rest of the shim, and
+// could not go into the single executable; undici, which the registry probes use, costs 80 ms and
+// 20 MiB to load, paid before the socket listens when it is here (the ConfigMap is read first).
 
 import { execFile } from 'node:child_process';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { isAbsolute, join } from 'node:path';
-import { Agent, type Dispatcher } from 'undici';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.js';
+
+type Agent = http.Agent;
 
 /** An API answer other than 2xx. */
 export class KubeApiError extends Error {
@@ -42,23 +47,22 @@ export class KubeClient {
   }
 
   private newAgent(cert: Buffer | string | undefined, key: Buffer | string | undefined): Agent {
-    const { insecureSkipTlsVerify, ca } = this.access;
-    return new Agent({
-      connections: 4,
-      keepAliveTimeout: 60_000,
-      connect: {
-        rejectUnauthorized: !insecureSkipTlsVerify,
-        ...(ca ? { ca } : {}),
-        ...(cert && key ? { cert, key } : {}),
-      },
+    const { insecureSkipTlsVerify, ca, server } = this.access;
+    const pool = { keepAlive: true, maxSockets: 4 };
+    if (server.startsWith('http:')) return new http.Agent(pool);
+    return new https.Agent({
+      ...pool,
+      rejectUnauthorized: !insecureSkipTlsVerify,
+      ...(ca ? { ca } : {}),
+      ...(cert && key ? { cert, key } : {}),
     });
   }
 
   /** GET a JSON object (a list, with a query); throws KubeApiError on non-2xx. */
   async get<T>(path: string, signal: AbortSignal): Promise<T> {
     const res = await this.request(path, signal);
-    const text = await readBounded(res.body);
-    if (res.statusCode < 200 || res.statusCode >= 300) throw apiError(res.statusCode, text);
+    const text = await readBounded(res);
+    if (!ok(res)) throw apiError(res.statusCode ?? 0, text);
     return JSON.parse(text) as T;
   }
 
@@ -66,8 +70,8 @@ export class KubeClient {
   async send<T>(method: 'POST' | 'PATCH', path: string, object: unknown, signal: AbortSignal): Promise<T> {
     const contentType = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
     const res = await this.request(path, signal, { method, contentType, body: JSON.stringify(object) });
-    const text = await readBounded(res.body);
-    if (res.statusCode < 200 || res.statusCode >= 300) throw apiError(res.statusCode, text);
+    const text = await readBounded(res);
+    if (!ok(res)) throw apiError(res.statusCode ?? 0, text);
     return JSON.parse(text) as T;
   }
 
@@ -77,10 +81,10 @@ export class KubeClient {
    */
   async watch(path: string, onEvent: WatchHandler, signal: AbortSignal, onOpen?: () => void): Promise<void> {
     const res = await this.request(path, signal);
-    if (res.statusCode < 200 || res.statusCode >= 300) throw apiError(res.statusCode, await readBounded(res.body));
+    if (!ok(res)) throw apiError(res.statusCode ?? 0, await readBounded(res));
     onOpen?.();
     let pending = '';
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
       pending += chunk.toString('utf8');
       if (pending.length > MAX_ANSWER_BYTES) throw new Error('watch event larger than 4 MiB');
       for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
@@ -95,14 +99,15 @@ export class KubeClient {
 
   async close(): Promise<void> {
     const exec = await this.credential?.catch(() => undefined);
-    await Promise.all([this.agent.close(), exec?.agent?.close()]);
+    this.agent.destroy();
+    exec?.agent?.destroy();
   }
 
   private async request(
     path: string,
     signal: AbortSignal,
     write?: { method: 'POST' | 'PATCH'; contentType: string; body: string },
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<IncomingMessage> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (write) headers['content-type'] = write.contentType;
     let agent = this.agent;
@@ -116,13 +121,12 @@ export class KubeClient {
     } else if (basic) {
       headers.authorization = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
     }
-    return agent.request({
-      origin: this.access.server,
-      path,
-      method: write?.method ?? 'GET',
-      headers,
-      body: write?.body,
-      signal,
+    const url = new URL(path, this.access.server);
+    const send = url.protocol === 'http:' ? http.request : https.request;
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method: write?.method ?? 'GET', headers, agent, signal }, resolve);
+      req.on('error', reject);
+      req.end(write?.body);
     });
   }
 
@@ -130,7 +134,7 @@ export class KubeClient {
   private async execCredential(exec: ExecPlugin): Promise<ExecCredential> {
     const current = await this.credential?.catch(() => undefined);
     if (current && current.expiresAt > Date.now()) return current;
-    void current?.agent?.close();
+    current?.agent?.destroy();
     this.credential = runExecPlugin(exec).then((status) => ({
       token: status.token,
       agent:
@@ -180,6 +184,10 @@ function runExecPlugin(exec: ExecPlugin): Promise<ExecStatus> {
   });
 }
 
+function ok(res: IncomingMessage): boolean {
+  return res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
+}
+
 function apiError(status: number, text: string): KubeApiError {
   let message = text.slice(0, 300);
   try {
@@ -190,7 +198,7 @@ function apiError(status: number, text: string): KubeApiError {
   return new KubeApiError(status, `HTTP ${status}: ${message}`);
 }
 
-async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
+async function readBounded(body: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {

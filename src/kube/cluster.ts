@@ -1,7 +1,7 @@
 // Finds credentials for the cluster, in the Go image-cri-shim's order: in-cluster service
 // account, then the first existing of $KUBECONFIG, /etc/kubernetes/admin.conf,
 // /etc/rancher/k3s/k3s.yaml, $HOME/.kube/config ($HOME unset → /root). Finding them costs a
-// few stat calls; the client (and undici under it) is loaded only once some are found.
+// few stat calls; the client is loaded only once some are found.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -5,11 +5,11 @@
 // Events created with POST and updated with PATCH. Tests can drop every connection, compact
 // history, stop and start it again, and make Event writes hang.
 
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
+import { selfSignedCert } from './tls.js';
 
 /** The resources this server keeps: ConfigMaps and Secrets are read (GET, LIST, WATCH); Events are written. */
 type Resource = 'configmaps' | 'secrets' | 'events';
@@ -73,27 +73,7 @@ export class FakeKubeApi {
   ) {}
 
   static async start(dir: string, namespace = 'kube-system'): Promise<FakeKubeApi> {
-    const keyFile = join(dir, 'api.key');
-    const certFile = join(dir, 'api.crt');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { keyFile, certFile } = selfSignedCert(dir, 'api', '127.0.0.1');
     const api = new FakeKubeApi(dir, namespace, readFileSync(keyFile), readFileSync(certFile));
     await api.listen();
     return api;

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { selfSignedCert } from './tls.js';
 import { freePort, startProc, waitForPort, type Proc } from './procs.js';
 
 export type RegistryAuth = 'none' | 'htpasswd' | 'token';
@@ -59,27 +60,7 @@ export async function startTokenIssuer(
   service: string,
 ): Promise<TokenIssuer> {
   mkdirSync(dir, { recursive: true });
-  const keyFile = join(dir, 'token.key');
-  const certFile = join(dir, 'token.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=test-token-issuer',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { keyFile, certFile } = selfSignedCert(dir, 'token', 'test-token-issuer');
   const pubDer = execFileSync('openssl', ['x509', '-in', certFile, '-noout', '-pubkey']);
   const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'DER'], { input: pubDer });
   const kid = libtrustKeyId(der);
@@ -171,28 +152,7 @@ export async function startRegistry(
   let tlsBlock = '';
   const certFile = join(dir, 'tls.crt');
   if (opts.tls) {
-    const keyFile = join(dir, 'tls.key');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { keyFile } = selfSignedCert(dir, 'tls', '127.0.0.1', true);
     tlsBlock = `  tls:\n    certificate: ${certFile}\n    key: ${keyFile}\n`;
   }
   const configFile = join(dir, 'config.yml');

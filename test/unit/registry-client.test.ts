@@ -2,18 +2,17 @@
 // made to show on demand (HEAD refused, garbage challenges, hangs, 500s).
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/load.js';
 import { setLogSink } from '../../src/log.js';
 import { MANIFEST_ACCEPT, RegistryClient } from '../../src/registry/client.js';
 import type { Registry } from '../../src/registry/registry.js';
 import { tempDir } from '../support/procs.js';
+import { selfSignedCert } from '../support/tls.js';
 
 /** How a registry serves a manifest it has. */
 const MANIFEST = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
@@ -293,29 +292,7 @@ describe('RegistryClient.probe', () => {
 
 describe('RegistryClient over HTTPS', () => {
   const tmp = tempDir('registry-tls');
-  const key = join(tmp.path, 'tls.key');
-  const cert = join(tmp.path, 'tls.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { keyFile: key, certFile: cert } = selfSignedCert(tmp.path, 'tls', '127.0.0.1', true);
   after(() => tmp.remove());
 
   it('refuses a token realm on plain HTTP for an HTTPS registry: no credentials sent, one warning', async () => {

@@ -17,25 +17,51 @@ const request = {
   te: 'trailers',
 };
 
-describe('buffered calls to the runtime (callUnary)', () => {
-  const dir = tempDir('relay');
+type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+
+/**
+ * A runtime and the shim's side in front of it, on unix sockets, for one describe block: the
+ * front's handler calls the runtime through `conn`. Listening before its tests, closed after.
+ */
+function runtimeBehindFront(
+  name: string,
+  onRuntime: StreamHandler,
+  onFront: (conn: RuntimeConnection) => StreamHandler,
+) {
+  const dir = tempDir(name);
   const runtime = http2.createServer();
   const front = http2.createServer();
   const runtimeSocket = join(dir.path, 'runtime.sock');
   const frontSocket = join(dir.path, 'front.sock');
   const conn = new RuntimeConnection(runtimeSocket);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  before(async () => {
+    for (const server of [runtime, front]) server.on('session', (s) => sessions.add(s));
+    runtime.on('stream', onRuntime);
+    front.on('stream', onFront(conn));
+    await listen(runtime, runtimeSocket);
+    await listen(front, frontSocket);
+  });
+  after(async () => {
+    conn.close();
+    for (const s of sessions) s.destroy();
+    await Promise.all([closeServer(runtime), closeServer(front)]);
+    dir.remove();
+  });
+  return { conn, frontSocket };
+}
+
+describe('buffered calls to the runtime (callUnary)', () => {
   /** The reset code of each runtime-side stream, as it closes. */
   const runtimeClosed: number[] = [];
-  const sessions = new Set<http2.ServerHttp2Session>();
 
   const closedAfter = (count: number) =>
     waitFor('the runtime side of the call to close', () => runtimeClosed.length > count, 5000);
 
-  before(async () => {
-    runtime.on('session', (s) => sessions.add(s));
-    front.on('session', (s) => sessions.add(s));
+  const { conn, frontSocket } = runtimeBehindFront(
+    'relay',
     // A runtime that answers "ok" to a body of "answer" and never answers anything else.
-    runtime.on('stream', (stream) => {
+    (stream) => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
@@ -45,9 +71,9 @@ describe('buffered calls to the runtime (callUnary)', () => {
         stream.end(frame(Buffer.from('ok')));
       });
       stream.on('close', () => runtimeClosed.push(stream.rstCode ?? -1));
-    });
+    },
     // The shim's side: each call it takes is made to the runtime on the caller's behalf.
-    front.on('stream', (stream, headers) => {
+    (conn) => (stream, headers) => {
       const body = Buffer.from(String(headers['x-body'] ?? ''));
       callUnary(conn, request, frame(body), stream).then(
         (r) => {
@@ -55,17 +81,8 @@ describe('buffered calls to the runtime (callUnary)', () => {
         },
         () => {},
       );
-    });
-    await listen(runtime, runtimeSocket);
-    await listen(front, frontSocket);
-  });
-
-  after(async () => {
-    conn.close();
-    for (const s of sessions) s.destroy();
-    await Promise.all([closeServer(runtime), closeServer(front)]);
-    dir.remove();
-  });
+    },
+  );
 
   it('returns the runtime answer with its status', async () => {
     const client = http2.connect('http://localhost', { createConnection: () => net.connect(frontSocket) });
@@ -108,13 +125,6 @@ describe('buffered calls to the runtime (callUnary)', () => {
 });
 
 describe('answers passed on as they arrive (openUnary with passOn)', { timeout: 15_000 }, () => {
-  const dir = tempDir('pass-on');
-  const runtime = http2.createServer();
-  const front = http2.createServer();
-  const runtimeSocket = join(dir.path, 'runtime.sock');
-  const frontSocket = join(dir.path, 'front.sock');
-  const conn = new RuntimeConnection(runtimeSocket);
-  const sessions = new Set<http2.ServerHttp2Session>();
   /** What each call's openUnary resolved with, in order. */
   const results: UnaryResult[] = [];
   const runtimeClosed: number[] = [];
@@ -126,12 +136,11 @@ describe('answers passed on as they arrive (openUnary with passOn)', { timeout: 
   const image = Buffer.concat([Buffer.from([0x0a, 12, 0x0a, 10]), Buffer.from('sha256:abc')]);
   const known = frame(image);
 
-  before(async () => {
-    runtime.on('session', (s) => sessions.add(s));
-    front.on('session', (s) => sessions.add(s));
+  const { frontSocket } = runtimeBehindFront(
+    'pass-on',
     // x-answer: "known" (sent in two writes, the second only once the caller has the first),
     // "unknown" (an empty message), "reset" (half an answer, then RST_STREAM), "stall" (half, then nothing).
-    runtime.on('stream', (stream, headers) => {
+    (stream, headers) => {
       stream.on('close', () => runtimeClosed.push(stream.rstCode ?? -1));
       stream.on('error', () => {});
       stream.resume();
@@ -148,8 +157,8 @@ describe('answers passed on as they arrive (openUnary with passOn)', { timeout: 
           headBeforeRest = callerHasHead;
           stream.end(known.subarray(8));
         });
-    });
-    front.on('stream', (stream, headers) => {
+    },
+    (conn) => (stream, headers) => {
       const up = { ...request, 'x-answer': String(headers['x-answer']) };
       const call = openUnary(conn, up, stream, { stream, when: (head) => head[5] === 0x0a });
       call.up.end(frame(Buffer.alloc(0)));
@@ -160,17 +169,8 @@ describe('answers passed on as they arrive (openUnary with passOn)', { timeout: 
         },
         () => {},
       );
-    });
-    await listen(runtime, runtimeSocket);
-    await listen(front, frontSocket);
-  });
-
-  after(async () => {
-    conn.close();
-    for (const s of sessions) s.destroy();
-    await Promise.all([closeServer(runtime), closeServer(front)]);
-    dir.remove();
-  });
+    },
+  );
 
   /** One call through the front: what the caller received, and how its stream ended. */
   function call(answer: string, leaveAfterHead = false) {

@@ -411,33 +411,19 @@ describe('bounds', () => {
     }
   });
 
+  /** Writes a config listing `count` registries. */
+  const withRegistries = (count: number) => (file: string, dir: string) =>
+    writeFileSync(
+      file,
+      config(dir, [
+        `address: http://${w.a.host}`,
+        'registries:',
+        ...Array.from({ length: count }, (_, i) => `  - address: r${i}.io`),
+      ]),
+    );
   const badFiles: [string, (file: string, dir: string) => void, RegExp][] = [
-    [
-      '100,000 registries',
-      (file, dir) =>
-        writeFileSync(
-          file,
-          config(dir, [
-            `address: http://${w.a.host}`,
-            'registries:',
-            ...Array.from({ length: 100_000 }, (_, i) => `  - address: r${i}.io`),
-          ]),
-        ),
-      /larger than 256 KiB/,
-    ],
-    [
-      '1,000 registries',
-      (file, dir) =>
-        writeFileSync(
-          file,
-          config(dir, [
-            `address: http://${w.a.host}`,
-            'registries:',
-            ...Array.from({ length: 1_000 }, (_, i) => `  - address: r${i}.io`),
-          ]),
-        ),
-      /registries: 1000 entries; the limit is 256/,
-    ],
+    ['100,000 registries', withRegistries(100_000), /larger than 256 KiB/],
+    ['1,000 registries', withRegistries(1_000), /registries: 1000 entries; the limit is 256/],
     [
       'a 50 MB file',
       (file, dir) =>

@@ -38,9 +38,11 @@ export interface Shim {
 export async function startShim(configPath: string): Promise<Shim> {
   let engine: RewriteEngine | undefined;
   let secret: CredentialsSecret | undefined;
-  /** The registries as the rewrite engine uses them: the config's, with the Secret's credentials where it has none. */
-  const effective = (next: ShimConfig): Promise<ShimConfig> =>
-    withTrust(secret ? { ...next, registries: withSecretCredentials(next.registries, secret.current()) } : next);
+  /** The config's registries with the Secret's credentials where the config gives none. */
+  const withCredentials = (next: ShimConfig): ShimConfig =>
+    secret ? { ...next, registries: withSecretCredentials(next.registries, secret.current()) } : next;
+  /** The registries as the rewrite engine uses them: with credentials and the runtime's trust. */
+  const effective = (next: ShimConfig): Promise<ShimConfig> => withTrust(withCredentials(next));
   let statsTimer: NodeJS.Timeout | undefined;
   const scheduleStats = () => {
     clearInterval(statsTimer);
@@ -101,10 +103,9 @@ export async function startShim(configPath: string): Promise<Shim> {
   const client = new RegistryClient({ onProbe: metrics && ((registry, outcome) => metrics!.probe(registry, outcome)) });
   // The runtime's settings files are read before serving; the plain-HTTP check asks the
   // network, so it runs after the socket listens and reconfigures only if it changes something.
-  const registries = secret ? withSecretCredentials(config.registries, secret.current()) : config.registries;
   const trusted: ShimConfig = {
     ...config,
-    registries: await Promise.all(registries.map((r) => withRuntimeTrust(r, config))),
+    registries: await Promise.all(withCredentials(config).registries.map((r) => withRuntimeTrust(r, config))),
   };
   let podEvents: PodEvents | undefined;
   if (cluster) {

@@ -25,6 +25,7 @@ import {
   pullPod,
   requestImage,
   statusHasImage,
+  statusStartsWithImage,
   withAuth,
   withoutField,
   withRequestImage,
@@ -144,7 +145,7 @@ export async function handleImageStatus(
   try {
     const { up, answer } = openUnary(env.conn, requestHeaders(headers, settings.timeoutMs), stream, {
       stream,
-      when: startsWithImage,
+      when: statusStartsWithImage,
     });
     const kept = keepRequest(stream, held);
     stream.on('error', () => {});
@@ -176,15 +177,6 @@ function unavailableResult(e: unknown): UnaryResult {
 function unavailable(stream: ServerHttp2Stream, e: unknown): number {
   failCall(stream, Status.UNAVAILABLE, `runtime unavailable: ${(e as Error).message}`);
   return Status.UNAVAILABLE;
-}
-
-/**
- * The first bytes of an ImageStatusResponse that holds an Image: an uncompressed, non-empty
- * message whose first field is `image` (field 1, length-delimited; the runtime writes fields in
- * number order, so when `image` is there it comes first).
- */
-function startsWithImage(head: Buffer): boolean {
-  return head[0] === 0 && head.readUInt32BE(1) > 0 && head[5] === (FIELD.statusImage << 3) + 2;
 }
 
 /** An ImageStatus answer says the runtime knows the name; an error is the runtime's to give. */

@@ -104,11 +104,7 @@ export function relay(
   });
   stream.on('wantTrailers', () => {
     onDone?.(grpcStatus(trailers));
-    stream.sendTrailers(
-      trailers
-        ? metadataOf(trailers)
-        : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' },
-    );
+    stream.sendTrailers(relayedTrailers(trailers));
   });
   up.on('error', () => {});
   up.on('close', () => {
@@ -124,6 +120,13 @@ export function relay(
     // Only a caller that left early cancels the runtime's side; a finished call has nothing to cancel.
     if (!upstreamDone && !up.closed) up.close(NGHTTP2_CANCEL);
   });
+}
+
+/** The trailers a streamed answer ends with: the runtime's own, or an error when it sent none. */
+function relayedTrailers(trailers: IncomingHttpHeaders | undefined): OutgoingHttpHeaders {
+  return trailers
+    ? metadataOf(trailers)
+    : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' };
 }
 
 export interface UnaryResult {
@@ -188,18 +191,11 @@ export function openUnary(
         stopWatching(); // the runtime's side is complete: nothing left to cancel
         to.end();
       });
-      to.once('wantTrailers', () =>
-        to.sendTrailers(
-          trailers
-            ? metadataOf(trailers)
-            : { 'grpc-status': String(Status.INTERNAL), 'grpc-message': 'runtime sent no status' },
-        ),
-      );
+      to.once('wantTrailers', () => to.sendTrailers(relayedTrailers(trailers)));
       up.once('close', () => {
         if (!trailers && !to.closed) to.close(up.rstCode || NGHTTP2_INTERNAL_ERROR);
       });
       to.once('close', () => {
-        settled = true;
         stopWatching();
         const status = trailers && to.rstCode === NGHTTP2_NO_ERROR ? grpcStatus(trailers) : Status.CANCELLED;
         resolve({ headers: responseHeaders!, body: Buffer.alloc(0), trailers, status, forwarded: true });

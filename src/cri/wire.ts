@@ -82,13 +82,18 @@ export function getString(buf: Uint8Array, number: number): string | undefined {
   return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') : undefined;
 }
 
-/** Just the occurrences of field `number`, bytes unchanged (a message of that one field). */
-export function onlyField(buf: Uint8Array, number: number): Buffer {
+/** The fields of a message whose number `keep` accepts, bytes unchanged. */
+function fieldsWhere(buf: Uint8Array, keep: (number: number) => boolean): Buffer {
   return Buffer.concat(
     fields(buf)
-      .filter((f) => f.number === number)
+      .filter((f) => keep(f.number))
       .map((f) => buf.subarray(f.start, f.end)),
   );
+}
+
+/** Just the occurrences of field `number` (a message of that one field). */
+export function onlyField(buf: Uint8Array, number: number): Buffer {
+  return fieldsWhere(buf, (n) => n === number);
 }
 
 function encodeField(number: number, value: Uint8Array): Uint8Array {
@@ -153,11 +158,7 @@ export function authServerAddress(message: Uint8Array): string | undefined {
 
 /** The message without any occurrence of field `number`. */
 export function withoutField(buf: Uint8Array, number: number): Buffer {
-  return Buffer.concat(
-    fields(buf)
-      .filter((f) => f.number !== number)
-      .map((f) => buf.subarray(f.start, f.end)),
-  );
+  return fieldsWhere(buf, (n) => n !== number);
 }
 
 /** The request with AuthConfig {username, password} set. */
@@ -197,6 +198,16 @@ export function declaredImageLength(framed: Uint8Array): number | undefined {
 /** ImageStatusResponse: does the runtime know the image? */
 export function statusHasImage(response: Uint8Array): boolean {
   return getBytes(response, FIELD.statusImage) !== undefined;
+}
+
+/**
+ * The first 6 bytes of a framed ImageStatusResponse say it holds an Image: an uncompressed,
+ * non-empty message whose first field is `image` (the runtime writes fields in number order, so
+ * when `image` is there it comes first).
+ */
+export function statusStartsWithImage(head: Uint8Array): boolean {
+  const length = Buffer.from(head.buffer, head.byteOffset, head.byteLength).readUInt32BE(1);
+  return head[0] === 0 && length > 0 && head[5] === ((FIELD.statusImage << 3) | WIRE_LEN);
 }
 
 /** The pod a PullImageRequest is for (its sandbox_config.metadata), when it names one. */

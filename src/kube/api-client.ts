@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isAbsolute, join } from 'node:path';
+import { basicAuthorization, readBounded } from '../http.js';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.js';
 
 type Agent = http.Agent;
@@ -61,7 +62,7 @@ export class KubeClient {
   /** GET a JSON object (a list, with a query); throws KubeApiError on non-2xx. */
   async get<T>(path: string, signal: AbortSignal): Promise<T> {
     const res = await this.request(path, signal);
-    const text = await readBounded(res);
+    const text = await readAnswer(res);
     if (!ok(res)) throw apiError(res.statusCode ?? 0, text);
     return JSON.parse(text) as T;
   }
@@ -70,7 +71,7 @@ export class KubeClient {
   async send<T>(method: 'POST' | 'PATCH', path: string, object: unknown, signal: AbortSignal): Promise<T> {
     const contentType = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
     const res = await this.request(path, signal, { method, contentType, body: JSON.stringify(object) });
-    const text = await readBounded(res);
+    const text = await readAnswer(res);
     if (!ok(res)) throw apiError(res.statusCode ?? 0, text);
     return JSON.parse(text) as T;
   }
@@ -81,7 +82,7 @@ export class KubeClient {
    */
   async watch(path: string, onEvent: WatchHandler, signal: AbortSignal, onOpen?: () => void): Promise<void> {
     const res = await this.request(path, signal);
-    if (!ok(res)) throw apiError(res.statusCode ?? 0, await readBounded(res));
+    if (!ok(res)) throw apiError(res.statusCode ?? 0, await readAnswer(res));
     onOpen?.();
     let pending = '';
     for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -119,7 +120,7 @@ export class KubeClient {
     } else if (token) {
       headers.authorization = `Bearer ${token()}`;
     } else if (basic) {
-      headers.authorization = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
+      headers.authorization = basicAuthorization(basic);
     }
     const url = new URL(path, this.access.server);
     const send = url.protocol === 'http:' ? http.request : https.request;
@@ -198,16 +199,7 @@ function apiError(status: number, text: string): KubeApiError {
   return new KubeApiError(status, `HTTP ${status}: ${message}`);
 }
 
-async function readBounded(body: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new Error('API answer larger than 4 MiB');
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
+async function readAnswer(body: IncomingMessage): Promise<string> {
+  const text = await readBounded(body, MAX_ANSWER_BYTES, () => new Error('API answer larger than 4 MiB'));
+  return text.toString('utf8');
 }

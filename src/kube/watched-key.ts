@@ -1,9 +1,9 @@
-// Follows one key of one ConfigMap or Secret with a watch instead of polling: LIST once (field selector on the
-// name), then WATCH from that resourceVersion, resuming from the last version seen when the
-// connection ends, re-listing when the version has expired (410 Gone), and retrying with
-// backoff up to the poll interval while the API server cannot be reached. At steady state
-// that is one long-lived request per watch timeout (about 1–2 an hour) instead of a GET per
-// reload interval.
+// Follows one key of one ConfigMap or Secret with a watch instead of polling: LIST once (field
+// selector on the name), then WATCH from that resourceVersion, resuming from the last version
+// seen when the connection ends, re-listing when the version has expired (410 Gone), and
+// retrying with backoff up to the poll interval while the API server cannot be reached. At
+// steady state that is one long-lived request per watch timeout (about 1–2 an hour) instead of
+// a GET per reload interval.
 
 import { log } from '../log.js';
 import { KubeApiError, type KubeClient } from './api-client.js';

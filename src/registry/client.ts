@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { Agent, Dispatcher } from 'undici';
 import type { RegistryErrorKind } from '../errors.js';
+import { basicAuthorization, readBounded } from '../http.js';
 import { parseChallenges } from './challenge.js';
 import { RegistryGate } from './gate.js';
 import { log } from '../log.js';
@@ -211,7 +212,7 @@ export class RegistryClient {
     for (;;) {
       const res = await this.request(registry, registry.apiOrigin, url, method, headers, signal);
       const ok = res.statusCode >= 200 && res.statusCode < 300;
-      if (method === 'GET' && ok) await readBounded(res.body, MAX_MANIFEST_BYTES, 'manifest');
+      if (method === 'GET' && ok) await readAnswer(res.body, MAX_MANIFEST_BYTES, 'manifest');
       else await res.body.dump();
       if (method === 'HEAD' && (res.statusCode === 405 || res.statusCode === 501)) {
         this.headRefused.add(registry.apiOrigin);
@@ -301,7 +302,7 @@ export class RegistryClient {
         `token endpoint answered HTTP ${res.statusCode}`,
       );
     }
-    const text = await readBounded(res.body, MAX_TOKEN_ANSWER_BYTES, 'token answer');
+    const text = await readAnswer(res.body, MAX_TOKEN_ANSWER_BYTES, 'token answer');
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       body = JSON.parse(text.toString('utf8')) as typeof body;
@@ -370,19 +371,13 @@ interface Answer {
   readonly contentType: string;
 }
 
-/** Reads a body to its end, refusing (and dropping the connection) past `limit` bytes. */
-async function readBounded(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      body.destroy();
-      throw new ProbeFailure('bad_response', `${what} larger than ${limit >> 10} KiB`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+/** A registry answer read to its end; past `limit` bytes the probe fails (and the connection is dropped). */
+function readAnswer(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
+  return readBounded(
+    body as AsyncIterable<Buffer> & typeof body,
+    limit,
+    () => new ProbeFailure('bad_response', `${what} larger than ${limit >> 10} KiB`),
+  );
 }
 
 class ProbeFailure extends Error {
@@ -395,8 +390,7 @@ class ProbeFailure extends Error {
 }
 
 function basic(credentials: Credentials | undefined): string | undefined {
-  if (!credentials) return undefined;
-  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  return credentials && basicAuthorization(credentials);
 }
 
 function tokenKey(registry: Registry, realm: string, service: string | undefined, scope: string | undefined): string {

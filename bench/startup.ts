@@ -8,9 +8,9 @@
 
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canConnect } from '../test/support/procs.js';
 
 export interface StartupFigures {
   readonly bareNodeMs: number;
@@ -25,17 +25,6 @@ const IDLE_SETTLE_MS = 2000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
-function accepts(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(socket);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
-
 async function startShim(
   cmd: string,
   args: string[],
@@ -47,7 +36,7 @@ async function startShim(
   const child = spawn(cmd, args, { env, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const deadline = Date.now() + 30_000;
-  while (!(await accepts(socket))) {
+  while (!(await canConnect(socket))) {
     if (Date.now() > deadline) throw new Error(`${cmd} did not listen within 30 s`);
     await new Promise((r) => setTimeout(r, 1));
   }

@@ -180,15 +180,11 @@ export class RawH2Client {
     }
     if (first.length === block.length) flags |= Flag.END_HEADERS;
     const payload = Buffer.concat([...prefix, first, Buffer.alloc(pad)]);
-    const out = [frameHeader(payload.length, FrameType.HEADERS, flags, id), payload];
-    for (let pos = split; pos < block.length; pos += split) {
-      const part = block.subarray(pos, pos + split);
-      out.push(
-        frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id),
-        part,
-      );
-    }
-    return Buffer.concat(out);
+    return Buffer.concat([
+      frameHeader(payload.length, FrameType.HEADERS, flags, id),
+      payload,
+      ...continuationFrames(id, block, split),
+    ]);
   }
 
   /** What stream `id` has received so far, without waiting. */
@@ -208,6 +204,19 @@ export class RawH2Client {
 }
 
 /** The value of a header in a decoded block. */
+/** The rest of a header block after its first `split` bytes, as CONTINUATION frames of `split` bytes. */
+export function continuationFrames(id: number, block: Buffer, split: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let pos = split; pos < block.length; pos += split) {
+    const part = block.subarray(pos, pos + split);
+    out.push(
+      frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id),
+      part,
+    );
+  }
+  return out;
+}
+
 export function header(block: HeaderField[] | undefined, name: string): string | undefined {
   return block?.find((f) => f.name === name)?.value;
 }

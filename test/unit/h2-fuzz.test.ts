@@ -11,7 +11,7 @@ import { AuthorityFilter } from '../../src/h2/authority-filter.js';
 import { CLIENT_PREFACE, ConnectionError, EMPTY_SETTINGS, Flag, FrameType, frameHeader } from '../../src/h2/frames.js';
 import { handOff } from '../../src/h2/handoff.js';
 import { HpackDecoder, HpackError } from '../../src/h2/hpack.js';
-import { grpcRequest } from '../support/h2-client.js';
+import { continuationFrames, grpcRequest } from '../support/h2-client.js';
 import { HpackEncoder, type Representation } from '../support/hpack-encoder.js';
 import { tempDir } from '../support/procs.js';
 import { rng } from '../support/rng.js';
@@ -63,14 +63,8 @@ function clientStream(r: () => number, n: number): Buffer {
         id,
       ),
       block.subarray(0, split),
+      ...continuationFrames(id, block, split),
     );
-    for (let pos = split; pos < block.length; pos += split) {
-      const part = block.subarray(pos, pos + split);
-      parts.push(
-        frameHeader(part.length, FrameType.CONTINUATION, pos + split >= block.length ? Flag.END_HEADERS : 0, id),
-        part,
-      );
-    }
   }
   return Buffer.concat(parts);
 }

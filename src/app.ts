@@ -69,28 +69,51 @@ export async function startShim(configPath: string): Promise<Shim> {
     onReloadFailure: () => metrics?.reload(false),
   });
 
+  let podEvents: PodEvents | undefined;
+  /**
+   * The ConfigMap merged into the file and the Secret's credentials, read once (side by side),
+   * then put in force; pod Events are sent from then on. Nothing here stops the shim: what the
+   * API server does not answer is asked again by the watches.
+   */
+  const readCluster = async (): Promise<void> => {
+    const cluster = await live.connectCluster();
+    if (!cluster) return;
+    const name = live.current().authSecret;
+    if (name) {
+      const { CredentialsSecret } = await import('./kube/credentials-secret.js');
+      secret = new CredentialsSecret(cluster, name, {
+        registries: () => live.current().registries,
+        pollIntervalMs: () => live.current().reloadIntervalMs,
+        onChange: () => inOrder(async () => engine?.configure(await effective(live.current()))),
+      });
+    }
+    await Promise.all([live.syncConfigMap(), secret?.start()]);
+    if (secret) inOrder(async () => engine?.configure(await effective(live.current())));
+    await applying;
+    const { PodEvents, nodeName } = await import('./kube/pod-events.js');
+    podEvents = new PodEvents(cluster, nodeName(), {
+      enabled: () => live.current().events,
+      onOutcome: (outcome) => metrics?.podEvent(outcome),
+    });
+  };
+
   const { config, warnings } = await live.start();
   for (const w of warnings) log.warn(w);
   setDebug(config.debug);
   logConfigSummary(config);
-  const cluster = live.cluster();
-  if (cluster && config.authSecret) {
-    const { CredentialsSecret } = await import('./kube/credentials-secret.js');
-    secret = new CredentialsSecret(cluster, config.authSecret, {
-      registries: () => live.current().registries,
-      pollIntervalMs: () => live.current().reloadIntervalMs,
-      onChange: () => inOrder(async () => engine?.configure(await effective(live.current()))),
-    });
-    await secret.start();
-  }
 
   const runtimeSocket = detectRuntimeSocket(config.criSocket);
-  if (!existsSync(runtimeSocket) && !config.force) {
-    throw new Error(`runtime socket ${runtimeSocket} does not exist (set "force: true" to start anyway)`);
-  }
   const conn = new RuntimeConnection(runtimeSocket);
-  if (!config.force) {
-    await conn.waitReady(config.timeoutMs, () => log.info(`waiting for runtime at ${runtimeSocket}`));
+  let fromCluster: Promise<void> | undefined;
+  if (!(existsSync(runtimeSocket) && (await conn.tryConnect()))) {
+    // The runtime is not there yet: wait for it with `force` and `timeout` as the ConfigMap may set them.
+    fromCluster = readCluster();
+    await fromCluster;
+    const { force, timeoutMs } = live.current();
+    if (!existsSync(runtimeSocket) && !force) {
+      throw new Error(`runtime socket ${runtimeSocket} does not exist (set "force: true" to start anyway)`);
+    }
+    if (!force) await conn.waitReady(timeoutMs, () => log.info(`waiting for runtime at ${runtimeSocket}`));
   }
   // prom-client is loaded only when metrics are asked for.
   const exposition = config.metricsAddress ? await import('./metrics.js') : undefined;
@@ -103,18 +126,11 @@ export async function startShim(configPath: string): Promise<Shim> {
   const client = new RegistryClient({ onProbe: metrics && ((registry, outcome) => metrics!.probe(registry, outcome)) });
   // The runtime's settings files are read before serving; the plain-HTTP check asks the
   // network, so it runs after the socket listens and reconfigures only if it changes something.
+  const served = live.current();
   const trusted: ShimConfig = {
-    ...config,
-    registries: await Promise.all(withCredentials(config).registries.map((r) => withRuntimeTrust(r, config))),
+    ...served,
+    registries: await Promise.all(withCredentials(served).registries.map((r) => withRuntimeTrust(r, served))),
   };
-  let podEvents: PodEvents | undefined;
-  if (cluster) {
-    const { PodEvents, nodeName } = await import('./kube/pod-events.js');
-    podEvents = new PodEvents(cluster, nodeName(), {
-      enabled: () => live.current().events,
-      onOutcome: metrics && ((outcome) => metrics!.podEvent(outcome)),
-    });
-  }
   engine = new RewriteEngine(
     client,
     trusted,
@@ -128,23 +144,29 @@ export async function startShim(configPath: string): Promise<Shim> {
     settings: () => live.current(),
     onCall: metrics && ((path, status, ms) => metrics!.criCall(path, status, ms)),
     onConnection: metrics && ((outcome) => metrics!.http2Connection(outcome)),
-    onPulled: podEvents && ((report) => tellPod(podEvents, report)),
+    onPulled: (report) => podEvents && tellPod(podEvents, report),
   });
   await server.listen();
+  // Image decisions wait for the cluster's configuration (bounded by the API read timeout), so
+  // none is made on a file the ConfigMap is about to change; every other call is served now.
+  fromCluster ??= readCluster();
+  engine.holdUntil(fromCluster);
   const metricsServer =
     metrics && exposition && config.metricsAddress
       ? await exposition.serveMetrics(config.metricsAddress, metrics, () => conn.connected())
       : undefined;
   log.info(`image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket}`);
   inOrder(async () => {
-    const checked = await plainHttpOnly(trusted.registries, config);
+    const checked = await plainHttpOnly(trusted.registries, served);
     for (const w of checked.warnings) log.warn(w);
-    if (checked.registries.some((r, i) => r !== trusted.registries[i]) && live.current() === config)
+    if (checked.registries.some((r, i) => r !== trusted.registries[i]) && live.current() === served)
       engine!.configure({ ...trusted, registries: checked.registries });
   });
   scheduleStats();
-  live.follow();
-  secret?.follow();
+  void fromCluster.then(() => {
+    live.follow();
+    secret?.follow();
+  });
 
   return {
     server,

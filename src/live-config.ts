@@ -8,13 +8,12 @@ import { basename, dirname } from 'node:path';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CONFIGMAP_SOURCE } from './config/configmap.js';
 import { loadConfigFile, parseConfigText, readConfigText } from './config/load.js';
 import type { Validated } from './config/validate.js';
-import { parseYaml } from './config/yaml.js';
 import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
 import type { KubeClient } from './kube/api-client.js';
 import { connectCluster, findCluster } from './kube/cluster.js';
 import type { WatchedKey } from './kube/watched-key.js';
-import { log, setDebug } from './log.js';
+import { log } from './log.js';
 
 /** Coalesces bursts of file events (editors write in several steps). */
 const FILE_EVENT_DEBOUNCE_MS = 100;
@@ -55,19 +54,63 @@ export class LiveConfig {
     return this.client;
   }
 
-  /**
-   * Syncs from the ConfigMap once (so the first config already includes it), then loads the
-   * file. Throws when the file is invalid: the shim must not start on a bad config.
-   */
+  /** Loads the file. Throws when it is invalid: the shim must not start on a bad config. */
   async start(): Promise<{ config: ShimConfig; warnings: string[] }> {
-    // The ConfigMap is read before the config is loaded, but its debug lines should follow
-    // the file's `debug` switch already.
-    setDebug(await readConfigText(this.options.path).then(debugSwitch, () => false));
-    await this.connectConfigMap();
     const loaded = await loadConfigFile(this.options.path, this.env);
     this.config = loaded.config;
     this.text = loaded.text;
     return loaded;
+  }
+
+  /**
+   * Finds the cluster and the ConfigMap to follow (no request yet). Run after the socket
+   * listens, as is everything that asks the API server: until then the shim serves from the file.
+   */
+  async connectCluster(): Promise<KubeClient | undefined> {
+    if (this.client) return this.client;
+    let client: KubeClient;
+    try {
+      const found = findCluster(this.env);
+      client = await connectCluster(found, this.env);
+      log.debug(`configmap: using cluster credentials from ${found.source}`);
+    } catch (e) {
+      log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
+      return undefined;
+    }
+    this.client = client;
+    // Loaded only here: a node without a cluster never pays for the Kubernetes client.
+    const { WatchedKey } = await import('./kube/watched-key.js');
+    this.source = new WatchedKey(client, {
+      resource: 'configmaps',
+      namespace: CONFIGMAP_NAMESPACE,
+      name: CONFIGMAP_NAME,
+      key: CONFIGMAP_KEY,
+      pollIntervalMs: () => this.config.reloadIntervalMs,
+      // A change seen by the watch is merged and applied at once, not at the next interval.
+      onChange: (data) =>
+        this.serialise(async () => {
+          const written = await this.applyConfigMap(data);
+          if (!written) return this.reloadNow();
+          this.applyWritten(written);
+        }),
+    });
+    return client;
+  }
+
+  /** Merges the ConfigMap into the file once, applying the result when it changed the file. */
+  syncConfigMap(): Promise<void> {
+    const source = this.source;
+    if (!source) return Promise.resolve();
+    return this.serialise(async () => {
+      try {
+        const data = await source.current();
+        source.seen(data);
+        const written = await this.applyConfigMap(data);
+        if (written) this.applyWritten(written);
+      } catch (e) {
+        log.warn(`cannot read ${CONFIGMAP_SOURCE}: ${(e as Error).message}; serving from the local file, will retry`);
+      }
+    });
   }
 
   /** Begins the periodic reload, the file watch and the ConfigMap watch. */
@@ -155,6 +198,12 @@ export class LiveConfig {
     if (next.config.reloadIntervalMs !== previous.reloadIntervalMs) this.schedule();
   }
 
+  /** Puts in force what the ConfigMap merge wrote to the file. */
+  private applyWritten(written: Validated & { text: string }): void {
+    this.text = written.text;
+    this.apply(written);
+  }
+
   /** Merges the ConfigMap into the file; a file it rewrote is returned validated, not read again. */
   private async applyConfigMap(data: string | undefined): Promise<(Validated & { text: string }) | undefined> {
     if (data === undefined) {
@@ -164,52 +213,5 @@ export class LiveConfig {
     const result = await syncConfigMapIntoFile(this.options.path, data, this.env);
     if (result.outcome === 'invalid') this.options.onReloadFailure?.();
     return result.written;
-  }
-
-  private async connectConfigMap(): Promise<void> {
-    let client: KubeClient;
-    try {
-      const found = findCluster(this.env);
-      client = await connectCluster(found, this.env);
-      log.debug(`configmap: using cluster credentials from ${found.source}`);
-    } catch (e) {
-      log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
-      return;
-    }
-    this.client = client;
-    // Loaded only here: a node without a cluster never pays for the Kubernetes client.
-    const { WatchedKey } = await import('./kube/watched-key.js');
-    this.source = new WatchedKey(client, {
-      resource: 'configmaps',
-      namespace: CONFIGMAP_NAMESPACE,
-      name: CONFIGMAP_NAME,
-      key: CONFIGMAP_KEY,
-      pollIntervalMs: () => this.config?.reloadIntervalMs ?? 15_000,
-      // A change seen by the watch is merged and applied at once, not at the next interval.
-      onChange: (data) =>
-        this.serialise(async () => {
-          const written = await this.applyConfigMap(data);
-          if (!written) return this.reloadNow();
-          this.text = written.text;
-          this.apply(written);
-        }),
-    });
-    try {
-      const data = await this.source.current();
-      this.source.seen(data);
-      await this.applyConfigMap(data);
-    } catch (e) {
-      log.warn(`cannot read ${CONFIGMAP_SOURCE}: ${(e as Error).message}; starting from the local file, will retry`);
-    }
-  }
-}
-
-/** The `debug: true` switch of a config text, whatever else is wrong with it. */
-function debugSwitch(text: string): boolean {
-  try {
-    const doc = parseYaml(text, 'peek').value as { debug?: unknown } | null;
-    return doc?.debug === true;
-  } catch {
-    return false;
   }
 }

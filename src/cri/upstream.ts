@@ -64,7 +64,8 @@ export class RuntimeConnection {
     this.current = undefined;
   }
 
-  private tryConnect(): Promise<boolean> {
+  /** Whether the runtime accepts a connection now. */
+  tryConnect(): Promise<boolean> {
     return new Promise((resolve) => {
       const s = this.session();
       if (!s.connecting) return resolve(true);

@@ -54,7 +54,8 @@ export class KubeClient {
     return new https.Agent({
       ...pool,
       rejectUnauthorized: !insecureSkipTlsVerify,
-      ...(ca ? { ca } : {}),
+      // Without a CA Node loads its whole root store (about 20 ms), useless when nothing is verified.
+      ...(insecureSkipTlsVerify ? { ca: [] } : ca ? { ca } : {}),
       ...(cert && key ? { cert, key } : {}),
     });
   }

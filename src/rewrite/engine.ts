@@ -87,6 +87,8 @@ export interface Prober {
 
 export class RewriteEngine {
   private snapshot: Snapshot;
+  /** While set, decisions wait for it: the configuration they would use is about to change. */
+  private held: Promise<void> | undefined;
   readonly stats: CacheStats = {
     imageHits: 0,
     imageMisses: 0,
@@ -113,8 +115,21 @@ export class RewriteEngine {
     this.client.forgetCredentials();
   }
 
+  /** Decisions asked for until `ready` settles wait for it, then use the configuration in force. */
+  holdUntil(ready: Promise<unknown>): void {
+    const held: Promise<void> = ready.then(
+      () => {},
+      () => {},
+    );
+    this.held = held;
+    void held.then(() => {
+      if (this.held === held) this.held = undefined;
+    });
+  }
+
   /** The decision for `image`, from the cache, a lookup already running, or fresh probes. */
   decide(image: string, action: string): Promise<Decision> {
+    if (this.held) return this.held.then(() => this.decide(image, action));
     const snap = this.snapshot;
     const parsed = parseReference(image);
     if (!parsed.ok) {

@@ -142,11 +142,12 @@ describe('the single executable, alone on a node without Node.js', () => {
     const shim = startProc(exe, ['-f', file], { env: { ...bareEnv(node), KUBECONFIG: api.kubeconfig }, cwd: node });
     try {
       await waitFor('listening', () => shim.output().includes('image-cri-shim listening on'), 15_000);
-      assert.match(shim.output(), /secret: credentials for 1 registries updated/);
+      // Asked at once: the pull waits for the Secret, read after the socket listens.
       const cri = new CriClient(socket);
       const pod = { name: 'exe-0', namespace: 'default', uid: 'uid-exe-0' };
       assert.equal((await cri.pullImage('app:v1', undefined, {}, undefined, pod)).image_ref, appId);
       cri.close();
+      assert.match(shim.output(), /secret: credentials for 1 registries updated/);
       await waitFor('the Event', () => api.events().length === 1, 5000);
       assert.equal(api.events()[0]!.message, `Pulled app:v1 from ${registry.host}/library/app:v1 (priority 1000)`);
       assert.ok(!shim.output().includes(registry.password));

@@ -96,11 +96,11 @@ async function pulledFrom(cri: CriClient, image = 'app:v1'): Promise<string> {
 }
 
 describe('live configuration from the ConfigMap', () => {
-  it('reads the ConfigMap before serving', async () => {
+  it('decides the first pull on the ConfigMap, asked for as soon as the socket listens', async () => {
     api.put(CM, cmData([{ host: w.b.host, user: w.b.user, password: w.b.password, priority: 3000 }]));
     const { shim, cri } = await start();
-    await shim.waitForLog('synced image-cri-shim config from ConfigMap into');
     assert.equal(await pulledFrom(cri), w.appId.b, 'the first pull already uses the ConfigMap');
+    await shim.waitForLog('synced image-cri-shim config from ConfigMap into');
     assert.match(shim.output(), /configmap: syncing registry http:\/\/127\.0\.0\.1:\d+ with priority=3000/);
     assert.match(shim.output(), /configmap: merged 1 registries into config/);
   });
@@ -145,6 +145,27 @@ describe('live configuration from the ConfigMap', () => {
     await shim.waitForLog('configmap kube-system/image-cri-shim not found; skip syncing', 3000, from);
     assert.equal(readFileSync(shim.configFile, 'utf8'), merged);
     assert.equal(await pulledFrom(cri), w.appId.b);
+  });
+
+  it('serves at once while the API server hangs; image decisions wait only as long as a read may take', async () => {
+    api.put(CM, cmData([{ host: w.b.host, user: w.b.user, password: w.b.password, priority: 3000 }]));
+    api.hangReads = true;
+    try {
+      const started = Date.now();
+      const { shim, cri } = await start();
+      assert.equal((await cri.version()).runtime_name, 'containerd');
+      const answeredMs = Date.now() - started;
+      assert.ok(answeredMs < 5000, `Version answered ${answeredMs} ms after start, with the API server hanging`);
+      assert.equal(await pulledFrom(cri), w.appId.a, 'the local file decides once the read has timed out');
+      const waitedMs = Date.now() - started;
+      assert.ok(waitedMs < 20_000, `the pull waited ${waitedMs} ms`);
+      assert.match(
+        shim.output(),
+        /cannot read configmap kube-system\/image-cri-shim: no answer from the API server within \d+ms; serving/,
+      );
+    } finally {
+      api.hangReads = false;
+    }
   });
 
   it('keeps serving while the API server is down and resumes syncing when it returns', async () => {

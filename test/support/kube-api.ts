@@ -3,7 +3,7 @@
 // change bumps a global version; a watch from version V replays changes after V and then streams;
 // a V older than the compaction point answers 410 Gone; timeoutSeconds ends the stream), and
 // Events created with POST and updated with PATCH. Tests can drop every connection, compact
-// history, stop and start it again, and make Event writes hang.
+// history, stop and start it again, and make reads or Event writes hang.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -55,6 +55,8 @@ export class FakeKubeApi {
   readonly forbidden = new Set<'get' | 'list' | 'watch'>();
   /** Event writes (POST, PATCH) get no answer while set: an API server that hangs. */
   hangEvents = false;
+  /** Reads (GET, LIST, WATCH) get no answer while set. */
+  hangReads = false;
   private rv = 100;
   private compactedBefore = 0;
   /** Keyed by `resource/namespace/name`. */
@@ -211,6 +213,7 @@ export class FakeKubeApi {
     if (!path) return json(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     const [, namespace, resource, name] = path as unknown as [string, string, Resource, string | undefined];
     if (resource === 'events') return this.writeEvent(req, namespace, name, json);
+    if (this.hangReads) return; // the request stays open, unanswered
     if (req.method !== 'GET') return json(405, status(405, 'MethodNotAllowed', 'only GET, LIST and WATCH here'));
     const verb = name !== undefined ? 'get' : url.searchParams.get('watch') === 'true' ? 'watch' : 'list';
     if (this.forbidden.has(verb)) {

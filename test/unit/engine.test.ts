@@ -173,4 +173,26 @@ describe('RewriteEngine', () => {
       ),
     );
   });
+
+  it('holds decisions until the configuration being read is in force, then decides on it', async () => {
+    const prober = new FakeProber({ 'sealos.hub:5000': 'found', 'fast-registry.io': 'found' });
+    const engine = new RewriteEngine(prober, config(BASE));
+    let readDone!: () => void;
+    const reading = new Promise<void>((resolve) => {
+      readDone = resolve;
+    });
+    engine.holdUntil(reading.then(() => engine.configure(config(BASE.replace('priority: 1200', 'priority: 100')))));
+    const asked = engine.decide('nginx', 'PullImage');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(prober.calls.length, 0, 'nothing probed while held');
+    readDone();
+    assert.equal(winnerOf(await asked)?.registry.domain, 'sealos.hub:5000', 'decided on the configuration read');
+  });
+
+  it('a failed read releases held decisions on the configuration in force', async () => {
+    const prober = new FakeProber({ 'fast-registry.io': 'found' });
+    const engine = new RewriteEngine(prober, config(BASE));
+    engine.holdUntil(Promise.reject(new Error('API server down')));
+    assert.equal(winnerOf(await engine.decide('nginx', 'PullImage'))?.registry.domain, 'fast-registry.io');
+  });
 });

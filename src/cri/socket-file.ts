@@ -7,7 +7,8 @@
 // listening socket's path by name when it closes: bound at the final path, a stopping shim
 // would remove whatever is there by then, such as a newer shim's socket.
 
-import { chown, lstat, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { chownSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { log } from '../log.js';
@@ -29,10 +30,14 @@ const SOCKET_UMASK = 0o117;
  * socket), then renamed over any stale socket at `path`.
  */
 export async function listenOnSocketFile(server: net.Server, path: string, ownerOf: string): Promise<SocketFile> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o711 });
+  // Synchronous file calls: this runs once, before serving, where each thread-pool round trip
+  // would only delay the first answer.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
   await refuseTakenPath(path);
   const bound = `${path}.${process.pid}`;
-  await unlink(bound).catch(() => {});
+  try {
+    unlinkSync(bound);
+  } catch {}
   const umask = process.umask(SOCKET_UMASK);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -46,13 +51,13 @@ export async function listenOnSocketFile(server: net.Server, path: string, owner
     process.umask(umask);
   }
   try {
-    const owner = await stat(ownerOf);
-    await chown(bound, owner.uid, owner.gid);
+    const owner = statSync(ownerOf);
+    chownSync(bound, owner.uid, owner.gid);
   } catch (e) {
     log.warn(`cannot copy owner of ${ownerOf} to ${path}: ${(e as Error).message}`);
   }
-  await rename(bound, path);
-  const st = await lstat(path, { bigint: true });
+  renameSync(bound, path);
+  const st = lstatSync(path, { bigint: true });
   return { path, dev: st.dev, ino: st.ino, ctimeNs: st.ctimeNs };
 }
 
@@ -69,7 +74,7 @@ export async function removeOwnSocket(file: SocketFile): Promise<void> {
 
 /** A socket nobody listens on is left from a crash (it will be replaced); a live one, or anything else, is an error. */
 async function refuseTakenPath(path: string): Promise<void> {
-  const st = await lstat(path).catch(() => undefined);
+  const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return;
   if (!st.isSocket())
     throw new Error(`${path} exists and is not a socket; not replacing it (set "shim" to another path or remove it)`);

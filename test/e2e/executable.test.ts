@@ -4,6 +4,7 @@
 // --version, metrics, SIGTERM; and with a cluster, the Secret's credentials and a pod Event.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +15,12 @@ import { buildImage, pushImage } from '../support/image.js';
 import { FakeKubeApi } from '../support/kube-api.js';
 import { freePort, startProc, tempDir, waitFor, type Proc } from '../support/procs.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { unitNodeOptions } from '../../scripts/unit.js';
 
 const BUILT = fileURLToPath(new URL('../../image-cri-shim', import.meta.url));
+/** What went into it: the bundles, the code caches, and which NODE_OPTIONS each cache is for. */
+const SEA_CONFIG = fileURLToPath(new URL('../../sea/sea-config.json', import.meta.url));
+const BUNDLE_JS = fileURLToPath(new URL('../../scripts/sea/bundle.js', import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as {
     version: string;
@@ -71,6 +76,28 @@ describe('the single executable, alone on a node without Node.js', () => {
         .PATH.split(':')
         .every((d) => !existsSync(join(d, 'node'))),
     ));
+
+  it("carries V8 code caches accepted with no NODE_OPTIONS and with the systemd unit's", () => {
+    const { assets } = JSON.parse(readFileSync(SEA_CONFIG, 'utf8')) as { assets: Record<string, string> };
+    const caches = Object.entries(assets).filter(([key]) => key.startsWith('code-cache:'));
+    assert.deepEqual(
+      caches.map(([key]) => key).sort(),
+      [...new Set(['code-cache:', `code-cache:${unitNodeOptions()}`])].sort(),
+    );
+    for (const [key, file] of caches) {
+      const check =
+        `import { readFileSync } from 'node:fs'; import { ASSET, compileCommonJs } from ${JSON.stringify(BUNDLE_JS)};` +
+        `const source = readFileSync(${JSON.stringify(assets['image-cri-shim.cjs'])}, 'utf8');` +
+        `const script = compileCommonJs(ASSET.shim, source, readFileSync(${JSON.stringify(file)}));` +
+        'process.stdout.write(String(script.cachedDataRejected));';
+      const nodeOptions = key.slice('code-cache:'.length);
+      const rejected = execFileSync(process.execPath, ['--input-type=module', '-e', check], {
+        env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions },
+        encoding: 'utf8',
+      });
+      assert.equal(rejected, 'false', `the cache for NODE_OPTIONS="${nodeOptions}" is refused`);
+    }
+  });
 
   it('--version prints the version baked in at build time', async () => {
     const { code, out } = await run(['--version']);

@@ -1,53 +1,92 @@
-// Start-up and idle memory, side by side in one run: a bare `node -e 0`, the shim as
-// `node dist/src/cli.js`, and the single executable. Start-up is the time from exec to the
-// shim answering a CRI call (Version, relayed to the runtime; to the exit, for the bare Node),
-// asked again 1 ms after each refusal; idle RSS is read two
-// seconds after start, with the ConfigMap watch running against the test API server. The
-// executable runs from a copy, as `install` puts it on a node: run from where the packager has
-// just written it, the kernel maps about 13 MiB more of its clean file pages into the process
-// (reclaimable page cache, not the shim's memory), which a copy does not show.
+// Start-up and idle memory, side by side in one run: a bare `node -e 0` (exec to exit), the
+// shim as `node dist/src/cli.js`, and the single executable, with the systemd unit's Node options
+// and (to show what they cost) without. Start-up is timed from exec to the socket accepting a
+// connection, and to the first CRI call answered (Version, relayed to the runtime), each asked
+// again 1 ms after a refusal. Idle RSS is read two seconds after start, with the ConfigMap watch
+// running against the test API server (in a process of its own, its certificate verified as on
+// a node). The executable runs from a copy, as `install` puts it on a node: run from where the
+// packager has just written it, the kernel maps about 13 MiB more of its clean file pages into
+// the process (reclaimable page cache, not the shim's memory), which a copy does not show.
 
 import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canConnect } from '../test/support/procs.js';
+
+export interface ShimStart {
+  /** Exec to the socket accepting a connection. */
+  readonly listenMs: number;
+  /** Exec to the first CRI call answered. */
+  readonly answerMs: number;
+  readonly idleRssMiB: number;
+}
 
 export interface StartupFigures {
   readonly bareNodeMs: number;
-  readonly nodeCli: { startMs: number; idleRssMiB: number };
-  readonly executable: { startMs: number; idleRssMiB: number } | undefined;
+  readonly nodeCli: ShimStart;
+  readonly executable: ShimStart | undefined;
+  /** The executable with no NODE_OPTIONS, when the unit sets some. */
+  readonly executableNoOptions: ShimStart | undefined;
 }
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+const KUBE_API_PROCESS = fileURLToPath(new URL('./kube-api-process.js', import.meta.url));
 export const EXECUTABLE = fileURLToPath(new URL('../image-cri-shim', import.meta.url));
 const IDLE_SETTLE_MS = 2000;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
-async function startShim(
-  cmd: string,
-  args: string[],
-  socket: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ startMs: number; idleRssMiB: number }> {
+async function startShim(cmd: string, args: string[], socket: string, env: NodeJS.ProcessEnv): Promise<ShimStart> {
   rmSync(socket, { force: true });
   const started = performance.now();
   const child = spawn(cmd, args, { env, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const deadline = Date.now() + 30_000;
-  while (!(await answersVersion(socket))) {
-    if (Date.now() > deadline) throw new Error(`${cmd} did not answer within 30 s`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  const startMs = performance.now() - started;
+  const until = async (ready: () => Promise<boolean>) => {
+    while (!(await ready())) {
+      if (Date.now() > deadline) throw new Error(`${cmd} did not answer within 30 s`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return performance.now() - started;
+  };
+  const listenMs = await until(() => canConnect(socket));
+  const answerMs = await until(() => answersVersion(socket));
   await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
   const idleRssMiB = rssMiB(child.pid!);
   child.kill('SIGTERM');
   await exited;
-  return { startMs, idleRssMiB };
+  return { listenMs, answerMs, idleRssMiB };
+}
+
+/** The test API server in its own process (bench/kube-api-process.ts), serving `configMap`. */
+export async function startKubeApiProcess(
+  dir: string,
+  configMap: Record<string, string>,
+): Promise<{ kubeconfig: string; stop(): Promise<void> }> {
+  mkdirSync(dir, { recursive: true });
+  const child = spawn(process.execPath, [KUBE_API_PROCESS, dir, JSON.stringify(configMap)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const kubeconfig = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      if (out.endsWith('\n')) resolve(out.trim());
+    });
+    void exited.then(() => reject(new Error('the test API server process exited before it was ready')));
+  });
+  return {
+    kubeconfig,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** Whether a CRI Version call through `socket` is answered with gRPC status OK. */
@@ -92,8 +131,9 @@ export async function measureStartup(opts: {
   );
   const env = { PATH: process.env.PATH, HOME: opts.dir, KUBECONFIG: opts.kubeconfig, NODE_OPTIONS: opts.nodeOptions };
   const bare: number[] = [];
-  const cli: { startMs: number; idleRssMiB: number }[] = [];
-  const exe: { startMs: number; idleRssMiB: number }[] = [];
+  const cli: ShimStart[] = [];
+  const exe: ShimStart[] = [];
+  const exeNoOptions: ShimStart[] = [];
   const haveExe = existsSync(EXECUTABLE);
   const installed = join(opts.dir, 'image-cri-shim');
   if (haveExe) copyFileSync(EXECUTABLE, installed);
@@ -104,11 +144,23 @@ export async function measureStartup(opts: {
     );
     bare.push(performance.now() - t);
     cli.push(await startShim(process.execPath, [CLI, '-f', config], socket, env));
-    if (haveExe) exe.push(await startShim(installed, ['-f', config], socket, env));
+    if (!haveExe) continue;
+    exe.push(await startShim(installed, ['-f', config], socket, env));
+    if (opts.nodeOptions)
+      exeNoOptions.push(await startShim(installed, ['-f', config], socket, { ...env, NODE_OPTIONS: '' }));
   }
-  const summary = (xs: { startMs: number; idleRssMiB: number }[]) => ({
-    startMs: median(xs.map((x) => x.startMs)),
-    idleRssMiB: median(xs.map((x) => x.idleRssMiB)),
-  });
-  return { bareNodeMs: median(bare), nodeCli: summary(cli), executable: haveExe ? summary(exe) : undefined };
+  const summary = (xs: ShimStart[]): ShimStart | undefined =>
+    xs.length
+      ? {
+          listenMs: median(xs.map((x) => x.listenMs)),
+          answerMs: median(xs.map((x) => x.answerMs)),
+          idleRssMiB: median(xs.map((x) => x.idleRssMiB)),
+        }
+      : undefined;
+  return {
+    bareNodeMs: median(bare),
+    nodeCli: summary(cli)!,
+    executable: summary(exe),
+    executableNoOptions: summary(exeNoOptions),
+  };
 }

@@ -72,11 +72,12 @@ export class FakeKubeApi {
     readonly namespace: string,
     private readonly key: Buffer,
     private readonly cert: Buffer,
+    private readonly certFile: string,
   ) {}
 
   static async start(dir: string, namespace = 'kube-system'): Promise<FakeKubeApi> {
-    const { keyFile, certFile } = selfSignedCert(dir, 'api', '127.0.0.1');
-    const api = new FakeKubeApi(dir, namespace, readFileSync(keyFile), readFileSync(certFile));
+    const { keyFile, certFile } = selfSignedCert(dir, 'api', '127.0.0.1', true);
+    const api = new FakeKubeApi(dir, namespace, readFileSync(keyFile), readFileSync(certFile), certFile);
     await api.listen();
     return api;
   }
@@ -91,13 +92,22 @@ export class FakeKubeApi {
     return TOKEN;
   }
 
+  /** A kubeconfig that verifies this server's certificate against it, as a node's kubeconfig does. */
+  get verifiedKubeconfig(): string {
+    return this.kubeconfigWith(
+      `    token: ${TOKEN}\n`,
+      'kubeconfig-verified',
+      `certificate-authority: ${this.certFile}`,
+    );
+  }
+
   /** A kubeconfig for this server whose user is `user` (YAML lines under `user:`). */
-  kubeconfigWith(user: string, name = 'kubeconfig'): string {
+  kubeconfigWith(user: string, name = 'kubeconfig', trust = 'insecure-skip-tls-verify: true'): string {
     const file = join(this.dir, name);
     writeFileSync(
       file,
       `apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: ` +
-        `https://127.0.0.1:${this.port}\n    insecure-skip-tls-verify: true\nusers:\n- name: test\n  ` +
+        `https://127.0.0.1:${this.port}\n    ${trust}\nusers:\n- name: test\n  ` +
         `user:\n${user}contexts:\n- name: test\n  context: {cluster: test, user: test}\ncurrent-context: test\n`,
     );
     return file;

@@ -7,6 +7,7 @@ import { WatchedKey } from '../../src/kube/watched-key.js';
 import { setLogSink } from '../../src/log.js';
 import { FakeKubeApi } from '../support/kube-api.js';
 import { tempDir, waitFor } from '../support/procs.js';
+import { selfSignedCert } from '../support/tls.js';
 
 let api: FakeKubeApi;
 const dir = tempDir('kube');
@@ -134,6 +135,35 @@ describe('WatchedKey (ConfigMap)', () => {
       );
     },
   );
+
+  it("verifies the API server's certificate against the kubeconfig's certificate-authority", async () => {
+    api.put('cm-verified', { 'registries.yaml': 'v: 1\n' });
+    const read = async (kubeconfig: string) => {
+      const env = { KUBECONFIG: kubeconfig, HOME: dir.path };
+      const client = await connectCluster(findCluster(env), env);
+      const source = new WatchedKey(client, {
+        resource: 'configmaps',
+        namespace: 'kube-system',
+        name: 'cm-verified',
+        key: 'registries.yaml',
+        pollIntervalMs: () => 300,
+        onChange: async () => {},
+      });
+      try {
+        return await source.current();
+      } finally {
+        await client.close();
+      }
+    };
+    assert.equal(await read(api.verifiedKubeconfig), 'v: 1\n');
+    const other = selfSignedCert(dir.path, 'other-ca', '127.0.0.1', true);
+    const wrongCa = api.kubeconfigWith(
+      `    token: ${api.token}\n`,
+      'wrong-ca',
+      `certificate-authority: ${other.certFile}`,
+    );
+    await assert.rejects(read(wrongCa), /self[- ]signed|certificate/i);
+  });
 
   it('takes its credentials from an exec plugin (client.authentication.k8s.io ExecCredential)', async () => {
     const credential = JSON.stringify({

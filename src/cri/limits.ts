@@ -1,7 +1,8 @@
 // Bounds on what callers may make the shim hold. Every one is far above what kubelet or crictl
 // does on a node (tens of connections' worth of calls, image names under 1 KiB, requests of a
-// few KiB) and low enough that the worst case of all of them together fits the systemd unit's
-// V8 heap (--max-old-space-size=128).
+// few KiB) and low enough that the worst case of all of them together fits a V8 heap smaller
+// than the systemd unit's memory bound gives V8 (--max-old-space-size=128: a 176 MiB heap limit,
+// against about 260 MiB under the unit).
 //
 //   | bound                                  | value   | beyond it                                  |
 //   |----------------------------------------|---------|--------------------------------------------|

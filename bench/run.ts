@@ -1,6 +1,6 @@
-// npm run bench: the quality bars of SPEC §7, measured side by side in one run on real
-// containerd and real registries on 127.0.0.1. Prints a table and writes JSON to
-// bench/results/. Loops are bounded in count and time.
+// npm run bench: the quality bars (pass-through overhead, decision cost, pull bursts, memory,
+// start-up), measured side by side in one run on real containerd and real registries on
+// 127.0.0.1. Prints a table and writes JSON to bench/results/. Loops are bounded in count and time.
 //
 //   BENCH_SOAK_SECONDS  steady mixed load for the RSS/fd check (default 600)
 //   BENCH_ROUNDS        interleaved rounds for latency (default 10)

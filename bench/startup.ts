@@ -9,11 +9,10 @@
 // the process (reclaimable page cache, not the shim's memory), which a copy does not show.
 
 import { spawn } from 'node:child_process';
-import http2 from 'node:http2';
-import net from 'node:net';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { answersVersion } from '../scripts/cri-version.js';
 import { canConnect } from '../test/support/procs.js';
 
 export interface ShimStart {
@@ -87,32 +86,6 @@ export async function startKubeApiProcess(
       await exited;
     },
   };
-}
-
-/** Whether a CRI Version call through `socket` is answered with gRPC status OK. */
-function answersVersion(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const session = http2.connect('http://localhost', { createConnection: () => net.connect(socket) });
-    const done = (ok: boolean) => {
-      session.destroy();
-      resolve(ok);
-    };
-    session.once('error', () => done(false));
-    const call = session.request({
-      ':method': 'POST',
-      ':path': '/runtime.v1.RuntimeService/Version',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    let status: unknown;
-    call.once('trailers', (trailers) => {
-      status = trailers['grpc-status'];
-    });
-    call.once('error', () => done(false));
-    call.once('close', () => done(status === '0'));
-    call.resume();
-    call.end(Buffer.alloc(5)); // an empty VersionRequest: no compression, length 0
-  });
 }
 
 /** `rounds` interleaved rounds; medians. The shim's Node options are the systemd unit's. */

@@ -1,4 +1,4 @@
-// One process-wide logger. Operators grep the message text (see SPEC §2), so messages are
+// One process-wide logger. Operators grep the message text (the Go shim's lines), so messages are
 // printed as given; the level prefix and timestamp are ours.
 
 type Level = 'debug' | 'info' | 'warn' | 'error';

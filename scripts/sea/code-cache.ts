@@ -8,9 +8,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { answersVersion } from '../cri-version.js';
 import { ASSET, type CommonJsBody, compileCommonJs } from './bundle.js';
 
 const [bundle, out] = process.argv.slice(2) as [string, string];
@@ -40,32 +40,10 @@ const body = script.runInThisContext() as CommonJsBody;
 const module = { exports: {} };
 body(module.exports, createRequire(import.meta.url), module, bundle, dir);
 
-/** Calls Version through the shim until it answers (it listens once its start-up is done). */
-async function version(deadline: number): Promise<void> {
-  for (;;) {
-    const answered = await new Promise<boolean>((resolve) => {
-      const session = http2.connect('http://localhost', { createConnection: () => net.connect(shimSocket) });
-      session.once('error', () => resolve(false));
-      const call = session.request({
-        ':method': 'POST',
-        ':path': '/runtime.v1.RuntimeService/Version',
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      });
-      call.once('error', () => resolve(false));
-      call.once('close', () => {
-        session.destroy();
-        resolve(call.rstCode === 0);
-      });
-      call.resume();
-      call.end(Buffer.alloc(5));
-    });
-    if (answered) return;
-    if (Date.now() > deadline) throw new Error('the shim did not answer within 30 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+// The shim listens once its start-up is done; then one call goes through it to the runtime.
+for (const deadline = Date.now() + 30_000; !(await answersVersion(shimSocket)); ) {
+  if (Date.now() > deadline) throw new Error('the shim did not answer within 30 s');
+  await new Promise((r) => setTimeout(r, 10));
 }
-
-await version(Date.now() + 30_000);
 writeFileSync(out, script.createCachedData());
 process.exit(0);

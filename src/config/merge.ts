@@ -1,4 +1,4 @@
-// Merges the ConfigMap's fields into the local config file (SPEC §5):
+// Merges the ConfigMap's fields into the local config file:
 //
 //   | ConfigMap field                              | not set    | set                          |
 //   |----------------------------------------------|------------|------------------------------|

@@ -20,9 +20,9 @@ after(async () => {
   dir.remove();
 });
 
-async function follow(name: string) {
+async function follow(name: string, kubeconfig = api.kubeconfig) {
   const seen: (string | undefined)[] = [];
-  const env = { KUBECONFIG: api.kubeconfig, HOME: dir.path };
+  const env = { KUBECONFIG: kubeconfig, HOME: dir.path };
   const client = await connectCluster(findCluster(env), env);
   const source = new WatchedKey(client, {
     resource: 'configmaps',
@@ -34,7 +34,7 @@ async function follow(name: string) {
       seen.push(data);
     },
   });
-  return { source, seen };
+  return { source, seen, client };
 }
 
 describe('WatchedKey (ConfigMap)', () => {
@@ -139,16 +139,7 @@ describe('WatchedKey (ConfigMap)', () => {
   it("verifies the API server's certificate against the kubeconfig's certificate-authority", async () => {
     api.put('cm-verified', { 'registries.yaml': 'v: 1\n' });
     const read = async (kubeconfig: string) => {
-      const env = { KUBECONFIG: kubeconfig, HOME: dir.path };
-      const client = await connectCluster(findCluster(env), env);
-      const source = new WatchedKey(client, {
-        resource: 'configmaps',
-        namespace: 'kube-system',
-        name: 'cm-verified',
-        key: 'registries.yaml',
-        pollIntervalMs: () => 300,
-        onChange: async () => {},
-      });
+      const { source, client } = await follow('cm-verified', kubeconfig);
       try {
         return await source.current();
       } finally {
@@ -177,16 +168,7 @@ describe('WatchedKey (ConfigMap)', () => {
       'exec-kubeconfig',
     );
     api.put('cm-exec', { 'registries.yaml': 'e: 1\n' });
-    const env = { KUBECONFIG: kubeconfig, HOME: dir.path };
-    const client = await connectCluster(findCluster(env), env);
-    const source = new WatchedKey(client, {
-      resource: 'configmaps',
-      namespace: 'kube-system',
-      name: 'cm-exec',
-      key: 'registries.yaml',
-      pollIntervalMs: () => 300,
-      onChange: async () => {},
-    });
+    const { source, client } = await follow('cm-exec', kubeconfig);
     assert.equal(await source.current(), 'e: 1\n');
     await client.close();
   });

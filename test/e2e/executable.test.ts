@@ -64,8 +64,8 @@ after(async () => {
   tmp.remove();
 });
 
-function run(args: string[]): Promise<{ code: number | string | null; out: string }> {
-  const proc = startProc(exe, args, { env: bareEnv(node), cwd: node });
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | string | null; out: string }> {
+  const proc = startProc(exe, args, { env: { ...bareEnv(node), ...env }, cwd: node });
   return proc.exited().then((code) => ({ code, out: proc.output() }));
 }
 
@@ -103,6 +103,12 @@ describe('the single executable, alone on a node without Node.js', () => {
     const { code, out } = await run(['--version']);
     assert.equal(code, 0);
     assert.equal(out, `image-cri-shim version ${VERSION}\n`);
+  });
+
+  it('runs without a word about it when NODE_OPTIONS has a V8 flag its code cache was not built for', async () => {
+    const { code, out } = await run(['--version'], { NODE_OPTIONS: '--max-old-space-size=100' });
+    assert.equal(code, 0);
+    assert.equal(out, `image-cri-shim version ${VERSION}\n`, 'nothing but the version (no "code cache rejected")');
   });
 
   it('serves: a rewritten pull, a SIGHUP reload, metrics, --dry-run, resolve, and SIGTERM', async () => {

@@ -70,31 +70,37 @@ export async function startShim(configPath: string): Promise<Shim> {
   });
 
   let podEvents: PodEvents | undefined;
+  let stopped = false;
   /**
    * The ConfigMap merged into the file and the Secret's credentials, read once (side by side),
-   * then put in force; pod Events are sent from then on. Nothing here stops the shim: what the
-   * API server does not answer is asked again by the watches.
+   * then put in force; pod Events are sent from then on. Never fails: what the API server does
+   * not answer is asked again by the watches, and the local file serves meanwhile.
    */
   const readCluster = async (): Promise<void> => {
-    const cluster = await live.connectCluster();
-    if (!cluster) return;
-    const name = live.current().authSecret;
-    if (name) {
-      const { CredentialsSecret } = await import('./kube/credentials-secret.js');
-      secret = new CredentialsSecret(cluster, name, {
-        registries: () => live.current().registries,
-        pollIntervalMs: () => live.current().reloadIntervalMs,
-        onChange: () => inOrder(async () => engine?.configure(await effective(live.current()))),
+    try {
+      const cluster = await live.connectCluster();
+      if (!cluster || stopped) return;
+      const name = live.current().authSecret;
+      if (name) {
+        const { CredentialsSecret } = await import('./kube/credentials-secret.js');
+        secret = new CredentialsSecret(cluster, name, {
+          registries: () => live.current().registries,
+          pollIntervalMs: () => live.current().reloadIntervalMs,
+          onChange: () => inOrder(async () => engine?.configure(await effective(live.current()))),
+        });
+      }
+      await Promise.all([live.syncConfigMap(), secret?.start()]);
+      if (secret) inOrder(async () => engine?.configure(await effective(live.current())));
+      await applying;
+      if (stopped) return;
+      const { PodEvents, nodeName } = await import('./kube/pod-events.js');
+      podEvents = new PodEvents(cluster, nodeName(), {
+        enabled: () => live.current().events,
+        onOutcome: (outcome) => metrics?.podEvent(outcome),
       });
+    } catch (e) {
+      log.error(`reading the cluster's configuration failed: ${(e as Error).message}; serving from the local file`);
     }
-    await Promise.all([live.syncConfigMap(), secret?.start()]);
-    if (secret) inOrder(async () => engine?.configure(await effective(live.current())));
-    await applying;
-    const { PodEvents, nodeName } = await import('./kube/pod-events.js');
-    podEvents = new PodEvents(cluster, nodeName(), {
-      enabled: () => live.current().events,
-      onOutcome: (outcome) => metrics?.podEvent(outcome),
-    });
   };
 
   const { config, warnings } = await live.start();
@@ -164,6 +170,7 @@ export async function startShim(configPath: string): Promise<Shim> {
   });
   scheduleStats();
   void fromCluster.then(() => {
+    if (stopped) return;
     live.follow();
     secret?.follow();
   });
@@ -173,6 +180,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     engine,
     live,
     async stop() {
+      stopped = true;
       live.stop();
       secret?.stop();
       podEvents?.stop();

@@ -350,7 +350,7 @@ describe('bounds', () => {
     await waitFor('sockets given back', () => fds(shim.proc.pid) <= fd0 + 2, 10_000);
   });
 
-  it("fits the worst case of every bound at once in the unit's heap cap", async () => {
+  it('fits the worst case of every bound at once in a V8 heap smaller than the unit gives', async () => {
     const front = await FlakyRegistry.start(w.a.host);
     front.mode = 'lagging'; // pulls wait on the probe, holding their requests
     const { shim, cri } = await shimWith(() => [

@@ -4,8 +4,8 @@
 //   1. esbuild bundles src/cli.ts and its dependencies into one CommonJS file (the version baked
 //      in, as there is no package.json beside the executable), undici into another (compiled
 //      only when the first registry probe needs it), and the loader that starts them;
-//   2. V8's code cache for the shim bundle is built once with no NODE_OPTIONS and once with the
-//      systemd unit's (a cache is accepted only under the flags it was built with);
+//   2. V8's code cache for the shim bundle is built with no NODE_OPTIONS, and again with the
+//      systemd unit's when it sets some (a cache is accepted only under the flags it was built with);
 //   3. node --experimental-sea-config makes the blob (the loader, the bundles and the caches as
 //      assets) and postject injects it into a copy of this Node.js binary.
 

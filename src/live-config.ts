@@ -67,7 +67,6 @@ export class LiveConfig {
    * listens, as is everything that asks the API server: until then the shim serves from the file.
    */
   async connectCluster(): Promise<KubeClient | undefined> {
-    if (this.client) return this.client;
     let client: KubeClient;
     try {
       const found = findCluster(this.env);

@@ -1,7 +1,7 @@
-// The single executable's entry point. Node's own SEA code cache is refused (with a warning on
-// every start) whenever NODE_OPTIONS differs from the build's, and the systemd unit sets a heap
-// cap; so the shim is compiled here, with the cache built for the NODE_OPTIONS it runs under,
-// and a refused cache only costs the compile it would have saved. undici is compiled only when
+// The single executable's entry point. Node's own SEA code cache is refused, with a warning on
+// every start, whenever NODE_OPTIONS holds a V8 flag the build did not have; so the shim is
+// compiled here, with the cache built for the NODE_OPTIONS it runs under (see package.ts), and a
+// refused cache silently costs only the compile it would have saved. undici is compiled only when
 // the first registry probe asks for it.
 
 import { dirname } from 'node:path';

@@ -205,9 +205,8 @@ export function statusHasImage(response: Uint8Array): boolean {
  * non-empty message whose first field is `image` (the runtime writes fields in number order, so
  * when `image` is there it comes first).
  */
-export function statusStartsWithImage(head: Uint8Array): boolean {
-  const length = Buffer.from(head.buffer, head.byteOffset, head.byteLength).readUInt32BE(1);
-  return head[0] === 0 && length > 0 && head[5] === ((FIELD.statusImage << 3) | WIRE_LEN);
+export function statusStartsWithImage(head: Buffer): boolean {
+  return head[0] === 0 && head.readUInt32BE(1) > 0 && head[5] === ((FIELD.statusImage << 3) | WIRE_LEN);
 }
 
 /** The pod a PullImageRequest is for (its sandbox_config.metadata), when it names one. */

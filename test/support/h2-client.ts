@@ -203,7 +203,6 @@ export class RawH2Client {
   }
 }
 
-/** The value of a header in a decoded block. */
 /** The rest of a header block after its first `split` bytes, as CONTINUATION frames of `split` bytes. */
 export function continuationFrames(id: number, block: Buffer, split: number): Buffer[] {
   const out: Buffer[] = [];
@@ -217,6 +216,7 @@ export function continuationFrames(id: number, block: Buffer, split: number): Bu
   return out;
 }
 
+/** The value of a header in a decoded block. */
 export function header(block: HeaderField[] | undefined, name: string): string | undefined {
   return block?.find((f) => f.name === name)?.value;
 }

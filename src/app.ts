@@ -17,6 +17,7 @@ import type { CredentialsSecret } from './kube/credentials-secret.js';
 import type { PodEvents } from './kube/pod-events.js';
 import { withSecretCredentials } from './registry/docker-config.js';
 import { provenance, type PullReport } from './rewrite/provenance.js';
+import { OriginalNames } from './runtime/original-names.js';
 
 /** The config with each registry as the runtime sees it (scheme, TLS trust); warnings logged. */
 export async function withTrust(config: ShimConfig): Promise<ShimConfig> {
@@ -142,6 +143,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     trusted,
     metrics && ((d) => metrics!.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)),
   );
+  const names = new OriginalNames(conn, { onOutcome: metrics && ((outcome) => metrics!.originalName(outcome)) });
   const server = new CriServer({
     socketPath: config.shimSocket,
     runtimeSocketPath: runtimeSocket,
@@ -151,6 +153,7 @@ export async function startShim(configPath: string): Promise<Shim> {
     onCall: metrics && ((path, status, ms) => metrics!.criCall(path, status, ms)),
     onConnection: metrics && ((outcome) => metrics!.http2Connection(outcome)),
     onPulled: (report) => podEvents && tellPod(podEvents, report),
+    names,
   });
   await server.listen();
   // Image decisions wait for the cluster's configuration (bounded by the API read timeout), so
@@ -162,6 +165,8 @@ export async function startShim(configPath: string): Promise<Shim> {
       ? await exposition.serveMetrics(config.metricsAddress, metrics, () => conn.connected())
       : undefined;
   log.info(`image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket}`);
+  // Said once at start: whether pulled images will also keep the names pods ask for.
+  if (config.originalNames) void names.supported();
   inOrder(async () => {
     const checked = await plainHttpOnly(trusted.registries, served);
     for (const w of checked.warnings) log.warn(w);

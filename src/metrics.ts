@@ -10,6 +10,7 @@ import { log } from './log.js';
 import type { ProbeOutcome } from './registry/client.js';
 import { registryLabel, type Registry } from './registry/registry.js';
 import type { CacheStats } from './rewrite/engine.js';
+import type { NamingOutcome } from './runtime/original-names.js';
 
 const CRI_METHOD = /^\/runtime\.v1(?:alpha2)?\.(?:RuntimeService|ImageService)\/([A-Za-z]{1,64})$/;
 
@@ -85,6 +86,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly imageNames = new Counter({
+    name: 'image_cri_shim_original_names_total',
+    help:
+      'Rewritten pulls whose image was also given the name the caller asked for (named), or could not be ' +
+      '(failed: the pull stands under the registry name)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
   constructor(
     cacheStats: () => CacheStats,
     private readonly watchesHealthy: () => { configMap: boolean | undefined; secret: boolean | undefined },
@@ -116,6 +126,11 @@ export class Metrics {
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     for (const path of ['direct', 'filtered']) this.http2Connections.inc({ path }, 0);
     for (const outcome of ['created', 'updated', 'folded', 'dropped']) this.podEvents.inc({ outcome }, 0);
+    for (const outcome of ['named', 'failed']) this.imageNames.inc({ outcome }, 0);
+  }
+
+  originalName(outcome: NamingOutcome): void {
+    this.imageNames.inc({ outcome });
   }
 
   podEvent(outcome: EventOutcome): void {

@@ -30,6 +30,7 @@ export interface ConfigMapFields {
   registries?: ConfigMapRegistry[];
   debug?: boolean;
   force?: boolean;
+  originalNames?: boolean;
   timeout?: string;
   reloadInterval?: string;
   cache?: {
@@ -49,6 +50,7 @@ const CONFIGMAP_KEYS = [
   'registries',
   'debug',
   'force',
+  'originalNames',
   'timeout',
   'reloadInterval',
   'cache',
@@ -119,7 +121,7 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
     });
   }
 
-  for (const key of ['debug', 'force'] as const) {
+  for (const key of ['debug', 'force', 'originalNames'] as const) {
     const v = f.bool(key);
     if (v !== undefined) fields[key] = v;
   }

@@ -5,7 +5,8 @@
 //   | sealos.address, sealos.auth                  | keep local | use ConfigMap                |
 //   | offlinePriority                              | keep local | use ConfigMap                |
 //   | registries (with priority)                   | keep local | replace the local list whole |
-//   | debug, force, timeout, reloadInterval        | keep local | use ConfigMap                |
+//   | debug, force, timeout, reloadInterval,       | keep local | use ConfigMap                |
+//   | originalNames                                |            |                              |
 //   | cache.* (each field on its own)              | keep local | use ConfigMap                |
 //
 // The file is edited as a YAML document, so the operator's comments and key order survive;
@@ -55,6 +56,7 @@ export function mergeConfigMap(localText: string, fields: ConfigMapFields, sourc
   set(['registries'], fields.registries?.map(registryEntry));
   set(['debug'], fields.debug);
   set(['force'], fields.force);
+  set(['originalNames'], fields.originalNames);
   set(['timeout'], fields.timeout);
   set(['reloadInterval'], fields.reloadInterval);
   for (const [key, value] of Object.entries(fields.cache ?? {})) set(['cache', key], value);

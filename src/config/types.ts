@@ -37,6 +37,11 @@ export interface ShimConfig {
    * Go shim does (the content is then not verified against the digest). false = refuse.
    */
   readonly digestFallback: boolean;
+  /**
+   * After a rewritten pull, the runtime also knows the image by the name the caller asked for
+   * (containerd); false keeps the registry's name only, as the Go shim does.
+   */
+  readonly originalNames: boolean;
   readonly cache: CacheConfig;
   /**
    * The kubernetes.io/dockerconfigjson Secret whose credentials serve registries with no `auth`

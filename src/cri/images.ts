@@ -7,10 +7,11 @@
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { log } from '../log.js';
-import { isImageId, normaliseDomain } from '../registry/reference.js';
+import { isImageId, normaliseDomain, type ImageReference } from '../registry/reference.js';
 import { parseRegistryAddress, registryLabel, type Registry } from '../registry/registry.js';
 import { winnerOf, type RewriteEngine } from '../rewrite/engine.js';
 import type { PullReport } from '../rewrite/provenance.js';
+import type { OriginalNames } from '../runtime/original-names.js';
 import { ORIGINAL, pullPlan, type PullSource } from '../rewrite/pull-plan.js';
 import { formatGrpcTimeout, frame, grpcMessage, parseGrpcTimeout, Status, trailersOnly, unframe } from './grpc.js';
 import type { ByteBudget } from './limits.js';
@@ -20,6 +21,7 @@ import type { RuntimeConnection } from './upstream.js';
 import {
   authServerAddress,
   FIELD,
+  getString,
   hasAuth,
   onlyField,
   pullPod,
@@ -37,9 +39,16 @@ export interface ImageCallEnv {
   readonly conn: RuntimeConnection;
   readonly engine: RewriteEngine;
   /** Read per call, so a reload applies to the next call and not to one in flight. */
-  readonly settings: () => { timeoutMs: number; fallback: boolean; idleTimeoutMs: number };
+  readonly settings: () => {
+    timeoutMs: number;
+    fallback: boolean;
+    idleTimeoutMs: number;
+    originalNames: boolean;
+  };
   /** Told of each pull the shim decided on, after the caller has its answer. */
   readonly onPulled?: (report: PullReport) => void;
+  /** Gives the image of a rewritten pull the name the caller asked for (when the runtime can). */
+  readonly names?: OriginalNames;
 }
 
 /** One intercepted call: its request, deadline and cancellation. */
@@ -120,7 +129,7 @@ export async function handleImageCall(
   );
   try {
     if (image === undefined) return done(call, await call.send(env, method));
-    if (method === 'PullImage') return await pull(env, call, image, settings.fallback);
+    if (method === 'PullImage') return await pull(env, call, image, settings);
     return await remove(env, call, image);
   } catch (e) {
     return unavailable(stream, e);
@@ -156,9 +165,11 @@ export async function handleImageStatus(
     const body = kept();
     const request = body && rewritableImage(body);
     if (!body || request?.image === undefined) return replied(stream, known);
+    const call = new ImageCall(stream, headers, service, body, request.message, settings.timeoutMs, receivedAt);
+    const onNode = await findOnNode(env, call, request.message, request.image);
+    if (onNode) return done(call, onNode.answer);
     const winner = winnerOf(await env.engine.decide(request.image, 'ImageStatus'));
     if (!winner) return replied(stream, known);
-    const call = new ImageCall(stream, headers, service, body, request.message, settings.timeoutMs, receivedAt);
     return done(call, await call.send(env, 'ImageStatus', withRequestImage(request.message, winner.image)));
   } catch (e) {
     return unavailable(stream, e);
@@ -187,7 +198,12 @@ function runtimeKnows(answer: UnaryResult): boolean {
   );
 }
 
-async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback: boolean): Promise<number> {
+async function pull(
+  env: ImageCallEnv,
+  call: ImageCall,
+  image: string,
+  { fallback, originalNames }: ReturnType<ImageCallEnv['settings']>,
+): Promise<number> {
   const decision = await env.engine.decide(image, 'PullImage');
   // The caller left while the registries were asked: nothing to pull for.
   if (call.cancelled) return Status.CANCELLED;
@@ -219,6 +235,8 @@ async function pull(env: ImageCallEnv, call: ImageCall, image: string, fallback:
     tried.push({ source, pulled: last.result.status === Status.OK });
     if (last.result.status === Status.OK) break;
   }
+  if (last?.result.status === Status.OK && last.source !== ORIGINAL && originalNames && env.names)
+    await nameAsAsked(env, env.names, call, decision.ref, last.source.image, last.result);
   // A caller that left gets no answer and its pod no event.
   const left = call.cancelled;
   let status: number;
@@ -270,11 +288,71 @@ function replied(stream: ServerHttp2Stream, result: UnaryResult): number {
   return result.status;
 }
 
-/** RemoveImage: an ID or name the runtime already knows is removed as given; else the rewritten name. */
+/**
+ * The image of a rewritten pull, named as the caller asked for it too, before the caller has
+ * its answer (so its next call by that name finds it). Never fails the pull.
+ */
+async function nameAsAsked(
+  env: ImageCallEnv,
+  names: OriginalNames,
+  call: ImageCall,
+  asked: ImageReference,
+  pulledAs: string,
+  result: UnaryResult,
+): Promise<void> {
+  const imageId = getString(unframe(result.body)?.message ?? Buffer.alloc(0), FIELD.pullImageRef);
+  if (!imageId) return;
+  const statusRequest = onlyField(call.message, FIELD.requestImage);
+  await names.add(asked, pulledAs, imageId, async (name) =>
+    runtimeHas(await call.send(env, 'ImageStatus', withRequestImage(statusRequest, name))),
+  );
+}
+
+/**
+ * The image as the node has it under one of the names the configured registries give it, the
+ * first in priority order: asked of the runtime, all at once, before any registry. So an image
+ * on the node is found whatever the registries do. `request` is an ImageStatusRequest.
+ */
+async function findOnNode(
+  env: ImageCallEnv,
+  call: ImageCall,
+  request: Uint8Array,
+  image: string,
+): Promise<{ name: string; answer: UnaryResult } | undefined> {
+  const names = env.engine.namesOnNode(image);
+  const asked = names.map((name) =>
+    call.send(env, 'ImageStatus', withRequestImage(request, name)).then(
+      (answer) => (runtimeHas(answer) ? { name, answer } : undefined),
+      () => undefined,
+    ),
+  );
+  for (const answer of asked) {
+    const found = await answer;
+    if (found) {
+      log.debug(`${image} is on the node as ${found.name}`);
+      return found;
+    }
+  }
+  return undefined;
+}
+
+/** An ImageStatus answer that holds an image. */
+function runtimeHas(answer: UnaryResult): boolean {
+  return answer.status === Status.OK && runtimeKnows(answer);
+}
+
+/**
+ * RemoveImage: an ID or name the runtime already knows is removed as given; else the first
+ * name the node has it by (see findOnNode); else the rewritten name.
+ */
 async function remove(env: ImageCallEnv, call: ImageCall, image: string): Promise<number> {
   // An ImageStatusRequest carrying just the caller's ImageSpec asks "do you know this name?".
-  const known = await call.send(env, 'ImageStatus', onlyField(call.message, FIELD.requestImage));
-  const winner = runtimeKnows(known) ? undefined : winnerOf(await env.engine.decide(image, 'RemoveImage'));
-  if (!winner) return done(call, await call.send(env, 'RemoveImage'));
-  return done(call, await call.send(env, 'RemoveImage', withRequestImage(call.message, winner.image)));
+  const statusRequest = onlyField(call.message, FIELD.requestImage);
+  const known = await call.send(env, 'ImageStatus', statusRequest);
+  if (runtimeKnows(known)) return done(call, await call.send(env, 'RemoveImage'));
+  const name =
+    (await findOnNode(env, call, statusRequest, image))?.name ??
+    winnerOf(await env.engine.decide(image, 'RemoveImage'))?.image;
+  if (!name) return done(call, await call.send(env, 'RemoveImage'));
+  return done(call, await call.send(env, 'RemoveImage', withRequestImage(call.message, name)));
 }

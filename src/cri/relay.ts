@@ -259,6 +259,25 @@ export function callUnary(
   }
 }
 
+/** One unary call the shim itself makes to the runtime (not a caller's), bounded by `timeoutMs`. */
+export function callRuntime(
+  conn: RuntimeConnection,
+  path: string,
+  body: Buffer,
+  timeoutMs: number,
+  extraHeaders: OutgoingHttpHeaders = {},
+): Promise<UnaryResult> {
+  const headers: OutgoingHttpHeaders = {
+    ':method': 'POST',
+    ':path': path,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'grpc-timeout': formatGrpcTimeout(timeoutMs),
+    ...extraHeaders,
+  };
+  return callUnary(conn, headers, body, AbortSignal.timeout(timeoutMs));
+}
+
 // A stream listener rather than an AbortController per call: the intercepted path is hot, and
 // aborting a controller on every normal close builds a DOMException each time.
 function onCancel(until: ServerHttp2Stream | AbortSignal, cancel: () => void): () => void {

@@ -5,7 +5,7 @@
 
 import protobuf from 'protobufjs/minimal.js';
 import { frame, grpcMessage, Status, unframe } from './grpc.js';
-import { callUnary } from './relay.js';
+import { callRuntime } from './relay.js';
 import type { RuntimeConnection } from './upstream.js';
 import { getString } from './wire.js';
 
@@ -20,14 +20,7 @@ export async function runtimeVersion(conn: RuntimeConnection, timeoutMs: number)
   const request = frame(protobuf.Writer.create().uint32(10).string('v1').finish());
   let lastError = '';
   for (const cri of ['v1', 'v1alpha2']) {
-    const headers = {
-      ':method': 'POST',
-      ':path': `/runtime.${cri}.RuntimeService/Version`,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'grpc-timeout': `${timeoutMs}m`,
-    };
-    const result = await callUnary(conn, headers, request, AbortSignal.timeout(timeoutMs));
+    const result = await callRuntime(conn, `/runtime.${cri}.RuntimeService/Version`, request, timeoutMs);
     if (result.status === Status.OK) {
       const message = unframe(result.body)?.message ?? Buffer.alloc(0);
       return {

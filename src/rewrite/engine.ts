@@ -127,6 +127,16 @@ export class RewriteEngine {
     });
   }
 
+  /**
+   * The names `image` has on a node that pulled it through a configured registry, in trial
+   * order, from the configuration in force: nothing is probed and nothing waits. A pinned
+   * digest stays in every name, so no name by tag alone stands in for it.
+   */
+  namesOnNode(image: string): string[] {
+    const parsed = parseReference(image);
+    return parsed.ok ? candidates(parsed.ref, this.snapshot.ordered).map((c) => c.image) : [];
+  }
+
   /** The decision for `image`, from the cache, a lookup already running, or fresh probes. */
   decide(image: string, action: string): Promise<Decision> {
     if (this.held) return this.held.then(() => this.decide(image, action));

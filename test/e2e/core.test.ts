@@ -93,7 +93,7 @@ describe('image rewriting through the shim', () => {
     const res = await cri.pullImage('app:v1');
     assert.equal(res.image_ref, w.appId.b, 'image came from B (priority 1200)');
     const status = await cri.imageStatus('app:v1');
-    assert.deepEqual(status.image?.repo_tags, [`${w.b.host}/library/app:v1`]);
+    assert.deepEqual(status.image?.repo_tags, [`${w.b.host}/library/app:v1`, 'docker.io/library/app:v1']);
     await shim.waitForLog(
       `priority match: image=app:v1 action=PullImage matched_registry=${w.b.host} priority=1200 ` +
         `result=${w.b.host}/library/app:v1`,

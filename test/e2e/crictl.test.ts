@@ -30,6 +30,8 @@ before(async () => {
   buildImage(join(images, 'app'), 'app', 'v1', ['/bin/sh', '-c', 'echo hello-from-container; exec sleep 3600']);
   for (const name of ['hello', 'pause', 'app'])
     await pushImage(join(images, name), 'v1', `${offline.host}/library/${name}:v1`, offline.creds);
+  buildImage(join(images, 'busybox'), 'busybox 1.36', '1.36', ['/bin/sleep', '3600']);
+  await pushImage(join(images, 'busybox'), '1.36', `${offline.host}/library/busybox:1.36`, offline.creds);
   containerd = await startContainerd(join(tmp.path, 'containerd'), {
     sandboxImage: `${offline.host}/library/pause:v1`,
   });
@@ -68,27 +70,60 @@ describe('crictl v1.26.1 through the shim', () => {
     assert.deepEqual(a.status, b.status);
   });
 
-  it(
-    'pull of a short name goes to the offline registry with its credentials; images, inspecti and rmi follow ' + 'it',
-    async () => {
-      const pulled = await viaShim('pull', 'hello:v1');
-      const id = /sha256:[0-9a-f]{64}/.exec(pulled)?.[0];
-      assert.ok(id, pulled);
-      await shim.waitForLog(`priority match: image=hello:v1`);
-      const listed = await viaShim('images', '-o', 'json');
-      assert.equal(listed, await direct('images', '-o', 'json'));
-      assert.deepEqual(
-        JSON.parse(listed).images.flatMap((i: { repoTags: string[] }) => i.repoTags),
-        [`${offline.host}/library/hello:v1`],
-      );
-      // inspecti by the short name: the runtime does not know it, the shim asks for the rewritten one.
-      const inspected = JSON.parse(await viaShim('inspecti', 'hello:v1'));
-      assert.equal(inspected.status.id, id);
-      assert.deepEqual(inspected, JSON.parse(await direct('inspecti', `${offline.host}/library/hello:v1`)));
-      await viaShim('rmi', 'hello:v1');
-      assert.equal(JSON.parse(await direct('images', '-o', 'json')).images.length, 0);
-    },
-  );
+  it('a short name is pulled from the offline registry with its credentials; images, inspecti, rmi', async () => {
+    const pulled = await viaShim('pull', 'hello:v1');
+    const id = /sha256:[0-9a-f]{64}/.exec(pulled)?.[0];
+    assert.ok(id, pulled);
+    await shim.waitForLog(`priority match: image=hello:v1`);
+    const listed = await viaShim('images', '-o', 'json');
+    assert.equal(listed, await direct('images', '-o', 'json'));
+    assert.deepEqual(
+      JSON.parse(listed).images.flatMap((i: { repoTags: string[] }) => i.repoTags),
+      [`${offline.host}/library/hello:v1`, 'docker.io/library/hello:v1'],
+    );
+    // inspecti by the short name: containerd knows the name the pull asked for.
+    const inspected = JSON.parse(await viaShim('inspecti', 'hello:v1'));
+    assert.equal(inspected.status.id, id);
+    assert.deepEqual(inspected, JSON.parse(await direct('inspecti', `${offline.host}/library/hello:v1`)));
+    await viaShim('rmi', 'hello:v1');
+    assert.equal(JSON.parse(await direct('images', '-o', 'json')).images.length, 0);
+  });
+
+  it('busybox:1.36 is listed as docker.io/library/busybox 1.36, and a container starts from that name', async () => {
+    await viaShim('pull', 'pause:v1');
+    await viaShim('pull', 'busybox:1.36');
+    const table = await viaShim('images');
+    assert.match(table, /^docker\.io\/library\/busybox\s+1\.36\s+[0-9a-f]{13}/m, table);
+    const dir = join(tmp.path, 'busybox-pod');
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    const podConfig = join(dir, 'pod.json');
+    const ctrConfig = join(dir, 'ctr.json');
+    writeFileSync(
+      podConfig,
+      JSON.stringify({
+        metadata: { name: 'busybox-pod', namespace: 'default', uid: 'busybox-pod-uid', attempt: 0 },
+        log_directory: join(dir, 'logs'),
+        linux: { security_context: { namespace_options: { network: 2 } } },
+      }),
+    );
+    // As `crictl create` and other tools do: the container names the image as the pod spec does.
+    writeFileSync(
+      ctrConfig,
+      JSON.stringify({ metadata: { name: 'bb' }, image: { image: 'busybox:1.36' }, log_path: 'bb.log', linux: {} }),
+    );
+    const pod = await viaShim('runp', podConfig);
+    try {
+      const ctr = await viaShim('create', pod, ctrConfig, podConfig);
+      await viaShim('start', ctr);
+      assert.equal(JSON.parse(await viaShim('inspect', ctr)).status.state, 'CONTAINER_RUNNING');
+      assert.equal(await viaShim('exec', '-s', ctr, 'cat', '/hello.txt'), 'busybox 1.36');
+      await viaShim('stop', '-t', '1', ctr);
+      await viaShim('rm', ctr);
+    } finally {
+      await viaShim('stopp', pod);
+      await viaShim('rmp', pod);
+    }
+  });
 
   it('runs a host-network pod: runp, create, start, exec -s, logs, stop, rm, stopp, rmp', async () => {
     await viaShim('pull', 'pause:v1');

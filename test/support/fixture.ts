@@ -3,13 +3,12 @@
 // port, a server that accepts and never answers, and one that answers garbage.
 
 import { mkdirSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { startContainerd, type TestContainerd } from './containerd.js';
 import { CriClient } from './cri-client.js';
 import { buildImage, pushImage } from './image.js';
 import { FakeKubeApi } from './kube-api.js';
-import { freePort, tempDir } from './procs.js';
+import { freePort, rawServer, tempDir } from './procs.js';
 import { startRegistry, startTokenIssuer, type TestRegistry, type TokenIssuer } from './registry.js';
 
 export interface World {
@@ -33,28 +32,6 @@ export interface World {
   /** Passwords that must never appear in shim output. */
   readonly secrets: string[];
   teardown(): Promise<void>;
-}
-
-function rawServer(onConnection: (socket: net.Socket) => void): Promise<{ host: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    onConnection(socket);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        host: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => done());
-          }),
-      }),
-    ),
-  );
 }
 
 export async function createWorld(): Promise<World> {

@@ -154,3 +154,28 @@ export function runScript(
       },
     );
 }
+
+/** A TCP server on 127.0.0.1 that hands each connection to `onConnection` (e.g. one that never answers). */
+export function rawServer(
+  onConnection: (socket: net.Socket) => void,
+): Promise<{ host: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        host: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      }),
+    ),
+  );
+}

@@ -50,7 +50,7 @@ before(async () => {
     runtimeSocketPath: runtimeSocket,
     conn,
     engine: new RewriteEngine(new FakeProber({ 'sealos.hub:5000': 'found' }), config),
-    settings: () => ({ timeoutMs: 15 * 60_000, fallback: true, idleTimeoutMs: 60_000 }),
+    settings: () => ({ timeoutMs: 15 * 60_000, fallback: true, idleTimeoutMs: 60_000, originalNames: true }),
   });
   await server.listen();
   setLogSink((l) => lines.push(l));

@@ -1,0 +1,137 @@
+// Original names: after a pull the shim rewrote, the runtime also knows the image by the name
+// the caller asked for, spelled as the runtime names what it pulls itself (containerd's CRI
+// plugin: the normalised reference, and the repository with the manifest digest):
+//
+//   | asked for                 | names added (target digest T)                                  |
+//   |---------------------------|----------------------------------------------------------------|
+//   | busybox:1.36              | docker.io/library/busybox:1.36, docker.io/library/busybox@T     |
+//   | quay.io/team/app:2.0      | quay.io/team/app:2.0, quay.io/team/app@T                        |
+//   | busybox@D (or :tag@D)     | docker.io/library/busybox@D, only when D = T                    |
+//
+// A digest is never put on content that does not have it: when the digest fallback pulled a
+// tag in place of a pinned digest the registries lack (D ≠ T), no name is added. Only
+// containerd has an API for this; on other runtimes images keep the registry's names (the
+// shim still finds them on the node by those names).
+
+import { runtimeVersion } from '../cri/runtime-info.js';
+import type { RuntimeConnection } from '../cri/upstream.js';
+import { log } from '../log.js';
+import { formatReference, type ImageReference } from '../registry/reference.js';
+import { ContainerdImages } from './containerd-images.js';
+
+/** Bound on each call the naming makes to the runtime. */
+const NAMING_TIMEOUT_MS = 5000;
+/** How long the CRI plugin may take to show a new name (it learns of it through an event). */
+const VISIBLE_WITHIN_MS = 2000;
+const VISIBLE_POLL_MS = 5;
+
+export type NamingOutcome = 'named' | 'failed';
+
+/** The names the runtime would have given the image had it pulled `asked` itself (see the table). */
+export function namesAsAsked(asked: ImageReference, targetDigest: string): string[] {
+  const { domain, path, tag, digest } = asked;
+  if (digest !== undefined) return digest === targetDigest ? [formatReference(domain, path, undefined, digest)] : [];
+  return [formatReference(domain, path, tag, undefined), formatReference(domain, path, undefined, targetDigest)];
+}
+
+export interface OriginalNamesOptions {
+  readonly onOutcome?: (outcome: NamingOutcome) => void;
+}
+
+export class OriginalNames {
+  private readonly api: ContainerdImages;
+  /** Whether the runtime can name images; asked once (again after a failed ask). */
+  private support: Promise<boolean> | undefined;
+  /** Namings running, by name and image: concurrent pulls of one name share one. */
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly conn: RuntimeConnection,
+    private readonly options: OriginalNamesOptions = {},
+  ) {
+    this.api = new ContainerdImages(conn, NAMING_TIMEOUT_MS);
+  }
+
+  /** Asks the runtime who it is and says once whether images will keep the names pods asked for. */
+  supported(): Promise<boolean> {
+    this.support ??= runtimeVersion(this.conn, NAMING_TIMEOUT_MS).then(
+      ({ name, version }) => {
+        const yes = name === 'containerd';
+        if (yes) log.debug(`original names: containerd ${version}: pulled images also keep the names pods ask for`);
+        else
+          log.info(
+            `original names: the runtime (${name || 'unnamed'} ${version}) has no API to name images; pulled ` +
+              `images keep the registry's names only (the shim still finds them on the node by those names)`,
+          );
+        return yes;
+      },
+      (e: Error) => {
+        this.support = undefined;
+        log.debug(`original names: could not ask the runtime its name (${e.message}); asking again at the next pull`);
+        return false;
+      },
+    );
+    return this.support;
+  }
+
+  /**
+   * Gives the image `imageId` (a pull's image_ref), pulled as `pulledAs`, the names `asked`
+   * would have given it; `visible` says whether the runtime's CRI side shows a name yet. Never
+   * throws: a failure is a warning and a metric, and the pull stands.
+   */
+  async add(
+    asked: ImageReference,
+    pulledAs: string,
+    imageId: string,
+    visible: (name: string) => Promise<boolean>,
+  ): Promise<void> {
+    const key = `${formatReference(asked.domain, asked.path, asked.tag, asked.digest)} ${imageId}`;
+    let naming = this.running.get(key);
+    if (!naming) {
+      naming = this.name(asked, pulledAs, imageId, visible).finally(() => this.running.delete(key));
+      this.running.set(key, naming);
+    }
+    return naming;
+  }
+
+  private async name(
+    asked: ImageReference,
+    pulledAs: string,
+    imageId: string,
+    visible: (name: string) => Promise<boolean>,
+  ): Promise<void> {
+    const askedName = formatReference(asked.domain, asked.path, asked.tag, asked.digest);
+    try {
+      if (pulledAs === askedName || !(await this.supported())) return;
+      const image = await this.api.get(imageId);
+      if (!image) throw new Error(`the runtime has no record of ${imageId}`);
+      const names = namesAsAsked(asked, image.digest);
+      if (names.length === 0) {
+        log.debug(
+          `original names: ${askedName}: pulled ${pulledAs} (${image.digest}), which does not have that digest`,
+        );
+        return;
+      }
+      for (const name of names) {
+        const how = await this.api.point(name, image);
+        if (how !== 'unchanged') log.debug(`original names: ${name} ${how} -> ${imageId} (pulled as ${pulledAs})`);
+      }
+      await this.untilVisible(names[0]!, visible);
+      this.options.onOutcome?.('named');
+    } catch (e) {
+      log.warn(
+        `original names: could not name ${imageId} ${askedName} (pulled as ${pulledAs}): ${(e as Error).message}; ` +
+          `the pull stands, under the registry's name`,
+      );
+      this.options.onOutcome?.('failed');
+    }
+  }
+
+  private async untilVisible(name: string, visible: (name: string) => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + VISIBLE_WITHIN_MS;
+    while (!(await visible(name))) {
+      if (Date.now() >= deadline) throw new Error(`the runtime did not show ${name} within ${VISIBLE_WITHIN_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, VISIBLE_POLL_MS));
+    }
+  }
+}

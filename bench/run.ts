@@ -23,6 +23,7 @@ import { freePort, rawServer, runScript, startProc, waitForSocket } from '../tes
 import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 import { startShim } from '../test/support/shim.js';
 import { tagMany } from './containerd-images.js';
+import { buildPreviousExecutable, previousNode } from './previous-node.js';
 import { EXECUTABLE, measureStartup, type ShimStart, startKubeApiProcess } from './startup.js';
 import { unitNodeOptions } from '../scripts/unit.js';
 
@@ -249,12 +250,14 @@ runScript('bench', async (dir, defer) => {
     'registries.yaml': `registries:\n  - address: http://${offline.host}\n    priority: 900\n`,
   });
   defer(() => api.stop());
+  const older = previousNode();
   const startup = await measureStartup({
     dir,
     runtimeSocket: containerd.socket,
     kubeconfig: api.kubeconfig,
     nodeOptions,
     rounds: Math.max(3, Math.min(ROUNDS, 10)),
+    previous: older && { ...older, executable: buildPreviousExecutable(older.node, join(dir, 'previous-node')) },
   });
   figures.startup = startup;
   rows.push({ name: 'start-up, exec to exit: bare node -e 0 (median)', value: ms(startup.bareNodeMs) });
@@ -270,6 +273,7 @@ runScript('bench', async (dir, defer) => {
     rows.push({
       name: `start-up, exec to first CRI call answered: ${label}`,
       value: `${ms(f.answerMs)} = ${answer.toFixed(1)}x bare node`,
+      ...(label.startsWith('single executable') ? { target: '<= 2x', pass: answer <= 2 } : {}),
     });
     rows.push({
       name: `idle RSS (ConfigMap watch running): ${label}`,
@@ -282,6 +286,16 @@ runScript('bench', async (dir, defer) => {
   if (startup.executable) startRows('single executable', startup.executable);
   else rows.push({ name: 'single executable', value: `missing: ${EXECUTABLE} (npm run package)`, pass: false });
   if (startup.executableNoOptions) startRows('single executable, no NODE_OPTIONS', startup.executableNoOptions);
+  if (startup.previous) {
+    const { version, bareNodeMs, executable } = startup.previous;
+    rows.push({ name: `start-up, exec to exit: bare node -e 0 on Node.js ${version} (median)`, value: ms(bareNodeMs) });
+    rows.push({
+      name: `the same executable on Node.js ${version} (before): socket accepting / first call answered / idle RSS`,
+      value:
+        `${ms(executable.listenMs)} / ${ms(executable.answerMs)} (${(executable.answerMs / bareNodeMs).toFixed(1)}x ` +
+        `its bare node) / ${executable.idleRssMiB.toFixed(1)} MiB`,
+    });
+  }
 
   say('clients that send the socket path as :authority (kubelet and crictl up to 1.30)');
   const viaShimPath = new CriClient(shim.socket, 'v1', undefined, shim.socket);

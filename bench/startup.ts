@@ -8,6 +8,7 @@
 // packager has just written it, the kernel maps about 13 MiB more of its clean file pages into
 // the process (reclaimable page cache, not the shim's memory), which a copy does not show.
 
+import { CLI, EXECUTABLE } from '../test/support/shim.js';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,11 +30,12 @@ export interface StartupFigures {
   readonly executable: ShimStart | undefined;
   /** The executable with no NODE_OPTIONS, when the unit sets some. */
   readonly executableNoOptions: ShimStart | undefined;
+  /** The same program on the machine's older Node.js (see previous-node.ts), and that Node's bare start. */
+  readonly previous: { version: string; bareNodeMs: number; executable: ShimStart } | undefined;
 }
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const KUBE_API_PROCESS = fileURLToPath(new URL('./kube-api-process.js', import.meta.url));
-export const EXECUTABLE = fileURLToPath(new URL('../image-cri-shim', import.meta.url));
+export { EXECUTABLE };
 const IDLE_SETTLE_MS = 2000;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -95,6 +97,8 @@ export async function measureStartup(opts: {
   kubeconfig: string;
   nodeOptions: string;
   rounds: number;
+  /** An executable built on an older Node.js, and that Node, to measure beside the new one. */
+  previous?: { executable: string; node: string; version: string };
 }): Promise<StartupFigures> {
   const socket = join(opts.dir, 'startup.sock');
   const config = join(opts.dir, 'startup.yaml');
@@ -107,16 +111,23 @@ export async function measureStartup(opts: {
   const cli: ShimStart[] = [];
   const exe: ShimStart[] = [];
   const exeNoOptions: ShimStart[] = [];
+  const previousBare: number[] = [];
+  const previousExe: ShimStart[] = [];
+  const bareStart = async (node: string) => {
+    const t = performance.now();
+    await new Promise((resolve) => spawn(node, ['-e', '0'], { stdio: 'ignore', env }).once('exit', resolve));
+    return performance.now() - t;
+  };
   const haveExe = existsSync(EXECUTABLE);
   const installed = join(opts.dir, 'image-cri-shim');
   if (haveExe) copyFileSync(EXECUTABLE, installed);
   for (let round = 0; round < opts.rounds; round++) {
-    const t = performance.now();
-    await new Promise((resolve) =>
-      spawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env }).once('exit', resolve),
-    );
-    bare.push(performance.now() - t);
+    bare.push(await bareStart(process.execPath));
     cli.push(await startShim(process.execPath, [CLI, '-f', config], socket, env));
+    if (opts.previous) {
+      previousBare.push(await bareStart(opts.previous.node));
+      previousExe.push(await startShim(opts.previous.executable, ['-f', config], socket, env));
+    }
     if (!haveExe) continue;
     exe.push(await startShim(installed, ['-f', config], socket, env));
     if (opts.nodeOptions)
@@ -135,5 +146,10 @@ export async function measureStartup(opts: {
     nodeCli: summary(cli)!,
     executable: summary(exe),
     executableNoOptions: summary(exeNoOptions),
+    previous: opts.previous && {
+      version: opts.previous.version,
+      bareNodeMs: median(previousBare),
+      executable: summary(previousExe)!,
+    },
   };
 }

@@ -1,24 +1,32 @@
-// npm run package: dist/image-cri-shim, one Linux executable holding the Node.js runtime and the
-// bundled program (Node's single executable application support). Installing it is copying it.
+// npm run package: one Linux executable per architecture, each holding the pinned Node.js
+// release (see node-release.ts) and the bundled program (Node's single executable application
+// support). Installing one is copying it.
+//
+//   dist/image-cri-shim-linux-amd64, dist/image-cri-shim-linux-arm64   the executables
+//   dist/SHA256SUMS                                                     `sha256sum -c` checks them
+//   dist/image-cri-shim                                                 the build machine's (tests, unit)
 //
 //   1. esbuild bundles src/cli.ts and its dependencies into one CommonJS file (the version baked
 //      in, as there is no package.json beside the executable), undici into another (compiled
 //      only when the first registry probe needs it), and the loader that starts them;
 //   2. V8's code cache for the shim bundle is built with no NODE_OPTIONS, and again with the
-//      systemd unit's when it sets some (a cache is accepted only under the flags it was built with);
-//   3. node --experimental-sea-config makes the blob (the loader, the bundles and the caches as
-//      assets) and postject injects it into a copy of this Node.js binary.
+//      systemd unit's when it sets some (a cache is accepted only under the flags it was built
+//      with). It is built by running the shim, so only for the build machine's architecture: the
+//      other one compiles the bundle at start;
+//   3. each architecture's Node.js binary, its debug information stripped, is the base that
+//      `node --build-sea` writes the program into.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { ASSET, UNDICI_REQUEST } from './sea/bundle.js';
+import { hostTarget, nodeBinary, pinnedNode, ROOT, type Target, TARGETS } from './node-release.js';
 import { unitNodeOptions } from './unit.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = ROOT;
 const out = join(root, 'dist', 'sea');
 const exe = join(root, 'dist', 'image-cri-shim');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -28,7 +36,7 @@ mkdirSync(out, { recursive: true });
 const common: BuildOptions = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node26',
   format: 'cjs',
   legalComments: 'none',
   minify: true,
@@ -66,39 +74,60 @@ await Promise.all([
   build({ ...common, entryPoints: [join(root, 'scripts', 'sea', 'loader.ts')], outfile: loader }),
 ]);
 
-const assets: Record<string, string> = { [ASSET.shim]: shim, [ASSET.undici]: undici };
+const host = hostTarget();
+const { version: nodeVersion } = pinnedNode();
+if (process.version !== `v${nodeVersion}`)
+  throw new Error(`run by Node.js ${process.version}, not the pinned v${nodeVersion}: use npm run package`);
+const bundled: Record<string, string> = { [ASSET.shim]: shim, [ASSET.undici]: undici };
+const codeCaches: Record<string, string> = {};
 for (const [i, nodeOptions] of [...new Set(['', unitNodeOptions()])].entries()) {
   const cache = join(out, `code-cache-${i}.bin`);
   execFileSync(process.execPath, [join(root, 'dist', 'scripts', 'sea', 'code-cache.js'), shim, cache], {
     env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  assets[ASSET.codeCache(nodeOptions)] = cache;
+  codeCaches[ASSET.codeCache(nodeOptions)] = cache;
 }
 
-const seaConfig = join(out, 'sea-config.json');
-const blob = join(out, 'sea-prep.blob');
+/** Builds dist/image-cri-shim-linux-TARGET from the pinned Node.js binary for TARGET. */
+function executable(target: Target): string {
+  const base = join(out, `node-${target}`);
+  copyFileSync(nodeBinary(target, join(root, 'node_modules', '.cache', 'image-cri-shim')), base);
+  chmodSync(base, 0o755);
+  execFileSync(TARGETS[target].strip, ['--strip-all', base]);
+  const output = join(root, 'dist', `image-cri-shim-linux-${target}`);
+  const seaConfig = join(out, `sea-config-${target}.json`);
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: loader,
+      executable: base,
+      output,
+      disableExperimentalSEAWarning: true,
+      // The loader compiles the bundle with its own cache (see sea/loader.ts).
+      useCodeCache: false,
+      assets: target === host ? { ...bundled, ...codeCaches } : bundled,
+    }),
+  );
+  rmSync(output, { force: true });
+  execFileSync(process.execPath, ['--build-sea', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  chmodSync(output, 0o755);
+  rmSync(base);
+  return output;
+}
+
+const built = (Object.keys(TARGETS) as Target[]).map((target) => ({ target, file: executable(target) }));
 writeFileSync(
-  seaConfig,
-  JSON.stringify({ main: loader, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, assets }),
+  join(root, 'dist', 'SHA256SUMS'),
+  built
+    .map(({ file }) => `${createHash('sha256').update(readFileSync(file)).digest('hex')}  ${basename(file)}\n`)
+    .join(''),
 );
-execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
 rmSync(exe, { force: true });
-copyFileSync(process.execPath, exe);
-execFileSync(
-  process.execPath,
-  [
-    join(root, 'node_modules', 'postject', 'dist', 'cli.js'),
-    exe,
-    'NODE_SEA_BLOB',
-    blob,
-    '--sentinel-fuse',
-    'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
-  ],
-  { stdio: 'inherit' },
-);
+copyFileSync(built.find((b) => b.target === host)!.file, exe);
 chmodSync(exe, 0o755);
-process.stdout.write(
-  `${exe}: image-cri-shim ${version}, ${(statSync(exe).size / 1048576).toFixed(1)} MiB (Node.js ${process.version} ` +
-    `inside)\n`,
-);
+for (const { target, file } of built)
+  process.stdout.write(
+    `${file}: image-cri-shim ${version}, linux/${target}, ${(statSync(file).size / 1048576).toFixed(1)} MiB ` +
+      `(Node.js v${nodeVersion} inside${target === host ? ', with a V8 code cache' : ''})\n`,
+  );

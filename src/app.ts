@@ -18,6 +18,7 @@ import type { PodEvents } from './kube/pod-events.js';
 import { withSecretCredentials } from './registry/docker-config.js';
 import { provenance, type PullReport } from './rewrite/provenance.js';
 import { OriginalNames } from './runtime/original-names.js';
+import { RUNTIME, VERSION } from './version.js';
 
 /** The config with each registry as the runtime sees it (scheme, TLS trust); warnings logged. */
 export async function withTrust(config: ShimConfig): Promise<ShimConfig> {
@@ -164,7 +165,9 @@ export async function startShim(configPath: string): Promise<Shim> {
     metrics && exposition && config.metricsAddress
       ? await exposition.serveMetrics(config.metricsAddress, metrics, () => conn.connected())
       : undefined;
-  log.info(`image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket}`);
+  log.info(
+    `image-cri-shim listening on ${config.shimSocket}, runtime ${runtimeSocket} (version ${VERSION}, ${RUNTIME})`,
+  );
   // Said once at start: whether pulled images will also keep the names pods ask for.
   if (config.originalNames) void names.supported();
   inOrder(async () => {

@@ -9,7 +9,7 @@ import { startShim, withTrust } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import { DEFAULTS } from './config/types.js';
 import { log } from './log.js';
-import { VERSION } from './version.js';
+import { RUNTIME, VERSION } from './version.js';
 
 const USAGE = `usage:
   image-cri-shim [-f|--file PATH]           run the shim
@@ -39,7 +39,8 @@ async function main(): Promise<number> {
   });
   const file = values.file!;
   if (values.version) {
-    process.stdout.write(`image-cri-shim version ${VERSION}\n`);
+    // The first line as the Go shim prints it (scripts parse it).
+    process.stdout.write(`image-cri-shim version ${VERSION}\n${RUNTIME}\n`);
     return 0;
   }
   if (values.help) {

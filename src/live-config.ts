@@ -68,11 +68,14 @@ export class LiveConfig {
    */
   async connectCluster(): Promise<KubeClient | undefined> {
     let client: KubeClient;
+    let found: ReturnType<typeof findCluster> | undefined;
     try {
-      const found = findCluster(this.env);
+      found = findCluster(this.env);
       client = await connectCluster(found, this.env);
       log.debug(`configmap: using cluster credentials from ${found.source}`);
     } catch (e) {
+      // No credentials at all is a node without a cluster; credentials that cannot be used are a mistake to show.
+      if (found) log.warn(`kube: cannot use the cluster credentials in ${found.source}: ${(e as Error).message}`);
       log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
       return undefined;
     }

@@ -81,7 +81,7 @@ export class Metrics {
     name: 'image_cri_shim_pod_events_total',
     help:
       'Pod events by outcome: created, updated (count raised), folded (into one still queued), dropped (queue full ' +
-      'or the API server failed)',
+      'or the API server failed), skipped (a pod name, namespace or UID longer than Kubernetes allows)',
     labelNames: ['outcome'],
     registers: [this.registry],
   });
@@ -125,7 +125,7 @@ export class Metrics {
     ]);
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     for (const path of ['direct', 'filtered']) this.http2Connections.inc({ path }, 0);
-    for (const outcome of ['created', 'updated', 'folded', 'dropped']) this.podEvents.inc({ outcome }, 0);
+    for (const outcome of ['created', 'updated', 'folded', 'dropped', 'skipped']) this.podEvents.inc({ outcome }, 0);
     for (const outcome of ['named', 'failed']) this.imageNames.inc({ outcome }, 0);
   }
 

@@ -9,5 +9,8 @@ export const VERSION: string =
     ? __IMAGE_CRI_SHIM_VERSION__
     : (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** The Node.js release and architecture the shim runs on: in the executable, the one built into it. */
+export const RUNTIME = `Node.js ${process.version} linux/${process.arch === 'x64' ? 'amd64' : process.arch}`;
+
 /** Sent to registries so their access logs tell probes from the runtime's pulls. */
 export const USER_AGENT = `image-cri-shim/${VERSION}`;

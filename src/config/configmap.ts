@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { Fields, ReadContext, isObj } from './fields.js';
 import { MAX_CONFIG_BYTES, MAX_CONFIG_TEXT } from './load.js';
 import { CACHE_KEYS, REGISTRY_KEYS, registryAddress } from './validate.js';
+import type { OriginalNamesMode } from './types.js';
 import { parseYaml } from './yaml.js';
 
 export const CONFIGMAP_NAMESPACE = 'kube-system';
@@ -30,7 +31,7 @@ export interface ConfigMapFields {
   registries?: ConfigMapRegistry[];
   debug?: boolean;
   force?: boolean;
-  originalNames?: boolean;
+  originalNames?: OriginalNamesMode;
   timeout?: string;
   reloadInterval?: string;
   cache?: {
@@ -121,10 +122,12 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
     });
   }
 
-  for (const key of ['debug', 'force', 'originalNames'] as const) {
+  for (const key of ['debug', 'force'] as const) {
     const v = f.bool(key);
     if (v !== undefined) fields[key] = v;
   }
+  const originalNames = f.boolOr('originalNames', ['only']);
+  if (originalNames !== undefined) fields.originalNames = originalNames;
   for (const key of ['timeout', 'reloadInterval'] as const) {
     const v = durationText(f, key);
     if (v !== undefined) fields[key] = v;

@@ -102,6 +102,14 @@ export class Fields {
     return typeof v === 'boolean' ? v : this.bad(name, `expected true or false, got ${describe(v, this.secret)}`);
   }
 
+  /** true, false, or one of `words` (a mode beyond on and off). */
+  boolOr<T extends string>(name: string, words: readonly T[]): boolean | T | undefined {
+    const v = this.raw(name);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'boolean' || words.includes(v as T)) return v as boolean | T;
+    return this.bad(name, `expected true, false or ${words.join(', ')}, got ${describe(v, this.secret)}`);
+  }
+
   int(name: string): number | undefined {
     const v = this.raw(name);
     if (v === undefined || v === null) return undefined;

@@ -1,5 +1,7 @@
 import type { Registry } from '../registry/registry.js';
 
+export type OriginalNamesMode = boolean | 'only';
+
 export interface CacheConfig {
   /** Max cached rewrite decisions; 0 disables the cache. */
   readonly imageCacheSize: number;
@@ -39,9 +41,10 @@ export interface ShimConfig {
   readonly digestFallback: boolean;
   /**
    * After a rewritten pull, the runtime also knows the image by the name the caller asked for
-   * (containerd); false keeps the registry's name only, as the Go shim does.
+   * (containerd); false keeps the registry's name only, as the Go shim does; 'only' keeps the
+   * caller's name only, as if the runtime had pulled that reference itself.
    */
-  readonly originalNames: boolean;
+  readonly originalNames: OriginalNamesMode;
   readonly cache: CacheConfig;
   /**
    * The kubernetes.io/dockerconfigjson Secret whose credentials serve registries with no `auth`

@@ -196,7 +196,7 @@ export function validateConfig(
     idleTimeoutMs: positive(f.duration('idleTimeout'), DEFAULTS.idleTimeoutMs),
     fallback: f.bool('fallback') ?? true,
     digestFallback: f.bool('digestFallback') ?? true,
-    originalNames: f.bool('originalNames') ?? true,
+    originalNames: f.boolOr('originalNames', ['only']) ?? true,
     metricsAddress: metricsAddress(f),
     authSecret: authSecret(f),
     events: f.bool('events') ?? true,

@@ -10,6 +10,7 @@ import { log } from '../log.js';
 import { isImageId, normaliseDomain, type ImageReference } from '../registry/reference.js';
 import { parseRegistryAddress, registryLabel, type Registry } from '../registry/registry.js';
 import { winnerOf, type RewriteEngine } from '../rewrite/engine.js';
+import type { OriginalNamesMode } from '../config/types.js';
 import type { PullReport } from '../rewrite/provenance.js';
 import type { OriginalNames } from '../runtime/original-names.js';
 import { ORIGINAL, pullPlan, type PullSource } from '../rewrite/pull-plan.js';
@@ -43,7 +44,7 @@ export interface ImageCallEnv {
     timeoutMs: number;
     fallback: boolean;
     idleTimeoutMs: number;
-    originalNames: boolean;
+    originalNames: OriginalNamesMode;
   };
   /** Told of each pull the shim decided on, after the caller has its answer. */
   readonly onPulled?: (report: PullReport) => void;
@@ -236,7 +237,7 @@ async function pull(
     if (last.result.status === Status.OK) break;
   }
   if (last?.result.status === Status.OK && last.source !== ORIGINAL && originalNames && env.names)
-    await nameAsAsked(env, env.names, call, decision.ref, last.source.image, last.result);
+    await nameAsAsked(env, env.names, call, decision.ref, last.source.image, last.result, originalNames === 'only');
   // A caller that left gets no answer and its pod no event.
   const left = call.cancelled;
   let status: number;
@@ -299,11 +300,12 @@ async function nameAsAsked(
   asked: ImageReference,
   pulledAs: string,
   result: UnaryResult,
+  only: boolean,
 ): Promise<void> {
   const imageId = getString(unframe(result.body)?.message ?? Buffer.alloc(0), FIELD.pullImageRef);
   if (!imageId) return;
   const statusRequest = onlyField(call.message, FIELD.requestImage);
-  await names.add(asked, pulledAs, imageId, async (name) =>
+  await names.add({ asked, pulledAs, imageId, only }, async (name) =>
     runtimeHas(await call.send(env, 'ImageStatus', withRequestImage(statusRequest, name))),
   );
 }

@@ -7,6 +7,8 @@
 //   | bound                                  | value   | beyond it                                  |
 //   |----------------------------------------|---------|--------------------------------------------|
 //   | client connections                     | 256     | new connections are closed at once          |
+//   | connections yet to send their preface  | 32      | the oldest of them is closed                |
+//   | time to send the HTTP/2 preface        | 5 s     | closed                                      |
 //   | streams per connection (HTTP/2 setting)| 1000    | the client queues (gRPC) or gets REFUSED    |
 //   | calls in flight, all connections       | 2048    | RESOURCE_EXHAUSTED at once                  |
 //   | request bytes held by intercepted calls| 32 MiB  | RESOURCE_EXHAUSTED (ImageStatus: no rewrite)|
@@ -18,6 +20,12 @@
 // resets it stops reading, so a client's later disconnect is never seen and the socket stays).
 
 export const MAX_CONNECTIONS = 256;
+/**
+ * Connections that have not sent their preface yet (a gRPC client sends it as it connects):
+ * silent ones cannot fill the connection cap and keep kubelet out.
+ */
+export const MAX_CONNECTIONS_BEFORE_PREFACE = 32;
+export const PREFACE_TIMEOUT_MS = 5_000;
 export const MAX_STREAMS_PER_CONNECTION = 1000;
 export const MAX_ACTIVE_CALLS = 2048;
 /** Two requests of CRI's largest message size at once, or tens of thousands of real ones. */

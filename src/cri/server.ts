@@ -18,8 +18,10 @@ import {
   ByteBudget,
   MAX_ACTIVE_CALLS,
   MAX_CONNECTIONS,
+  MAX_CONNECTIONS_BEFORE_PREFACE,
   MAX_HELD_REQUEST_BYTES,
   MAX_STREAMS_PER_CONNECTION,
+  PREFACE_TIMEOUT_MS,
 } from './limits.js';
 import { failCall, relay, requestHeaders } from './relay.js';
 import { readRequest } from './request-body.js';
@@ -57,6 +59,8 @@ export class CriServer {
   private readonly held = new ByteBudget(MAX_HELD_REQUEST_BYTES);
   private socketFile: SocketFile | undefined;
   private active = 0;
+  /** Connections yet to send their preface, oldest first. */
+  private readonly beforePreface = new Set<net.Socket>();
 
   constructor(private readonly options: CriServerOptions) {
     this.server = http2.createServer({ settings: SERVER_SETTINGS, maxSessionMemory: MAX_SESSION_MEMORY_MB });
@@ -77,8 +81,11 @@ export class CriServer {
     });
     this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));
     const observe = options.onConnection ?? (() => {});
-    this.listener = net.createServer((socket) =>
+    this.listener = net.createServer((socket) => {
+      this.awaitPreface(socket);
       handOff(socket, this.server, {
+        prefaceTimeoutMs: PREFACE_TIMEOUT_MS,
+        onPreface: () => this.beforePreface.delete(socket),
         headerTableSize: SERVER_SETTINGS.headerTableSize ?? 4096,
         maxFrameSize: SERVER_SETTINGS.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
         // Twice what the server accepts: a list just over it gets the server's own answer.
@@ -94,10 +101,24 @@ export class CriServer {
               `is not a host name node:http2 accepts; its requests are served as "localhost"`,
           );
         },
-      }),
-    );
+      });
+    });
     this.listener.maxConnections = MAX_CONNECTIONS;
     this.listener.on('drop', () => this.refused(`more than ${MAX_CONNECTIONS} client connections`));
+  }
+
+  /** Counts a new connection against the budget of those before their preface, closing the oldest beyond it. */
+  private awaitPreface(socket: net.Socket): void {
+    if (this.beforePreface.size >= MAX_CONNECTIONS_BEFORE_PREFACE) {
+      const [oldest] = this.beforePreface;
+      this.beforePreface.delete(oldest!);
+      oldest!.destroy();
+      this.refused(
+        `more than ${MAX_CONNECTIONS_BEFORE_PREFACE} connections without an HTTP/2 preface; closed the oldest`,
+      );
+    }
+    this.beforePreface.add(socket);
+    socket.once('close', () => this.beforePreface.delete(socket));
   }
 
   private refused(reason: string): void {

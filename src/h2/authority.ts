@@ -4,9 +4,9 @@
 // that dial a unix socket through their own dialer (kubelet and crictl up to 1.30) send the
 // socket path, which fails the check.
 
-/** Octets nghttp2 allows in an authority: unreserved, sub-delims, ':', '@', '[', ']', '%'. */
+/** Octets nghttp2 allows in an authority: unreserved, sub-delims, ':', '[', ']', '%' (no '@': no userinfo). */
 const ALLOWED = new Uint8Array(256);
-for (const c of "-._~!$&'()*+,;=:@[]%") ALLOWED[c.charCodeAt(0)] = 1;
+for (const c of "-._~!$&'()*+,;=:[]%") ALLOWED[c.charCodeAt(0)] = 1;
 for (let c = 0; c < 256; c++) {
   if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) ALLOWED[c] = 1;
 }

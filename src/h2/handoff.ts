@@ -28,6 +28,10 @@ import {
 import { HpackDecoder, HpackError, type HeaderField } from './hpack.js';
 
 export interface HandoffOptions extends FilterLimits {
+  /** How long a client may take to send the 24-octet HTTP/2 preface (then it is closed). */
+  readonly prefaceTimeoutMs: number;
+  /** The client's preface has arrived (called once; not for a connection closed before it). */
+  readonly onPreface?: () => void;
   /** How long a client may take to acknowledge the front's SETTINGS (RFC 9113 §6.5.3). */
   readonly settingsTimeoutMs: number;
   /** How long a connection may stay open without its first request (then it is closed). */
@@ -86,6 +90,13 @@ class ConnectionStart {
     this.socket.on('data', this.onData);
     this.socket.on('error', () => {});
     this.socket.once('close', () => this.clearTimers());
+    // Every gRPC client writes its preface as soon as it connects: one that says nothing is not one.
+    this.timer = setTimeout(() => {
+      this.options.onRefused(`no HTTP/2 preface within ${this.options.prefaceTimeoutMs} ms`);
+      this.stopReading();
+      this.socket.destroy();
+    }, this.options.prefaceTimeoutMs);
+    this.timer.unref();
     this.idleTimer = setTimeout(() => this.socket.destroy(), this.options.idleTimeoutMs());
     this.idleTimer.unref();
   }
@@ -107,6 +118,8 @@ class ConnectionStart {
         }
         if (this.head.length < CLIENT_PREFACE.length) return;
         this.prefaceDone = true;
+        clearTimeout(this.timer);
+        this.options.onPreface?.();
         this.socket.write(EMPTY_SETTINGS);
         this.timer = setTimeout(
           () => this.fail(new ConnectionError(ErrorCode.SETTINGS_TIMEOUT, 'no SETTINGS ACK')),

@@ -97,6 +97,12 @@ export function entrySize(name: string, value: string): number {
 
 /** Integers above this are refused: no table, string or index of a sane peer comes near it. */
 const MAX_INTEGER = 2 ** 31 - 1;
+/**
+ * Continuation octets an integer up to MAX_INTEGER needs at most (7 bits each). More are refused
+ * whatever they hold: octets of 0x80 add nothing, and enough of them would push 2 ** shift to
+ * Infinity, where 0 × Infinity is NaN, which passes every bound check.
+ */
+const MAX_CONTINUATION_OCTETS = Math.ceil(31 / 7);
 
 /** Reads HPACK integers and strings from one block. */
 class BlockReader {
@@ -116,7 +122,8 @@ class BlockReader {
     const max = (1 << prefixBits) - 1;
     let value = this.block[this.pos++]! & max;
     if (value < max) return value;
-    for (let shift = 0; ; shift += 7) {
+    for (let octets = 0, shift = 0; ; octets++, shift += 7) {
+      if (octets === MAX_CONTINUATION_OCTETS) throw new HpackError('integer too large');
       if (this.done) throw new HpackError('truncated integer');
       const byte = this.block[this.pos++]!;
       value += (byte & 0x7f) * 2 ** shift;
@@ -216,7 +223,7 @@ export class HpackDecoder {
         // §6.3 dynamic table size update: only before the first field (§4.2)
         if (fields.length > 0) throw new HpackError('table size update after a header field');
         const size = r.integer(5);
-        if (size > this.maxTableSize)
+        if (!(size <= this.maxTableSize))
           throw new HpackError(`table size update ${size} above the limit ${this.maxTableSize}`);
         this.table.resize(size);
         continue;

@@ -65,7 +65,7 @@ export class KubeClient {
     const res = await this.request(path, signal);
     const text = await readAnswer(res);
     if (!ok(res)) throw apiError(res.statusCode ?? 0, text);
-    return JSON.parse(text) as T;
+    return parseAnswer(text) as T;
   }
 
   /** Writes a JSON object (POST to create, PATCH with a JSON merge patch); throws KubeApiError on non-2xx. */
@@ -74,7 +74,7 @@ export class KubeClient {
     const res = await this.request(path, signal, { method, contentType, body: JSON.stringify(object) });
     const text = await readAnswer(res);
     if (!ok(res)) throw apiError(res.statusCode ?? 0, text);
-    return JSON.parse(text) as T;
+    return parseAnswer(text) as T;
   }
 
   /**
@@ -93,7 +93,7 @@ export class KubeClient {
         const line = pending.slice(0, nl).trim();
         pending = pending.slice(nl + 1);
         if (!line) continue;
-        const event = JSON.parse(line) as { type?: string; object?: Record<string, unknown> };
+        const event = parseAnswer(line) as { type?: string; object?: Record<string, unknown> };
         onEvent(String(event.type), event.object ?? {});
       }
     }
@@ -119,7 +119,7 @@ export class KubeClient {
       if (credential.token) headers.authorization = `Bearer ${credential.token}`;
       agent = credential.agent ?? agent;
     } else if (token) {
-      headers.authorization = `Bearer ${token()}`;
+      headers.authorization = `Bearer ${await token()}`;
     } else if (basic) {
       headers.authorization = basicAuthorization(basic);
     }
@@ -173,17 +173,30 @@ function runExecPlugin(exec: ExecPlugin): Promise<ExecStatus> {
       (error, stdout) => {
         if (error)
           return reject(new Error(`exec credential plugin ${exec.command} failed: ${error.message.split('\n')[0]}`));
+        let status: ExecStatus;
         try {
-          const status = (JSON.parse(stdout) as { status?: ExecStatus }).status ?? {};
-          if (!status.token && !status.clientCertificateData)
-            throw new Error('no token and no client certificate in its answer');
-          resolve(status);
-        } catch (e) {
-          reject(new Error(`exec credential plugin ${exec.command}: ${(e as Error).message}`));
+          status = (JSON.parse(stdout) as { status?: ExecStatus }).status ?? {};
+        } catch {
+          // JSON.parse quotes the text it fails on, and this text holds credentials.
+          return reject(new Error(`exec credential plugin ${exec.command}: its answer is not JSON`));
         }
+        if (!status.token && !status.clientCertificateData)
+          return reject(
+            new Error(`exec credential plugin ${exec.command}: no token and no client certificate in its answer`),
+          );
+        resolve(status);
       },
     );
   });
+}
+
+/** An answer of the API server as JSON; JSON.parse's own error would quote it (a Secret's data, say). */
+function parseAnswer(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`the API server's answer is not JSON (${text.length} characters)`);
+  }
 }
 
 function ok(res: IncomingMessage): boolean {

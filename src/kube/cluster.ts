@@ -44,5 +44,5 @@ export async function connectCluster(
     import('./api-client.js'),
     import('./kubeconfig.js'),
   ]);
-  return new KubeClient(found.kubeconfig ? kubeconfigAccess(found.kubeconfig) : inClusterAccess(env));
+  return new KubeClient(found.kubeconfig ? await kubeconfigAccess(found.kubeconfig) : await inClusterAccess(env));
 }

@@ -1,9 +1,12 @@
 // Kubernetes Events on pods, recorded the way kubelet's recorder does it: an event that repeats
 // (same pod, reason and message) is one Event whose count goes up, not a new object each time.
 // Recording never waits: events go into a bounded queue sent one request at a time in the
-// background, and are dropped (and counted) when the queue is full or the API server fails.
+// background, at most as fast as a token bucket allows (a burst of 25, then 5 a second, of the
+// order of kubelet's own limits), and are dropped (and counted) when the queue is full or the
+// API server fails. While the bucket is empty, repeats fold into the Events still queued.
 
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { log } from '../log.js';
 import { KubeApiError, type KubeClient } from './api-client.js';
@@ -21,7 +24,11 @@ export interface PodEvent {
   readonly message: string;
 }
 
-export type EventOutcome = 'created' | 'updated' | 'folded' | 'dropped';
+/**
+ * `skipped`: a pod whose name, namespace or UID is longer than Kubernetes allows (no real pod is;
+ * the caller sent it), so nothing of it is kept.
+ */
+export type EventOutcome = 'created' | 'updated' | 'folded' | 'dropped' | 'skipped';
 
 export interface PodEventsOptions {
   /** Checked per event: `events: false` in the config turns recording off. */
@@ -30,6 +37,8 @@ export interface PodEventsOptions {
   /** Distinct events waiting to be sent; more are dropped. */
   readonly maxPending?: number;
   readonly requestTimeoutMs?: number;
+  /** Requests to the API server: a burst, then so many a second. */
+  readonly rate?: { readonly burst: number; readonly perSecond: number };
 }
 
 export const EVENT_SOURCE = 'image-cri-shim';
@@ -41,6 +50,46 @@ const REMEMBERED = 4096;
 const FOLD_WINDOW_MS = 60 * 60_000;
 /** The API server caps an Event message at 1 KiB. */
 const MAX_MESSAGE = 1024;
+/** kubelet's recorder allows a burst of 25 per object; its client 50 a second with a burst of 100. */
+const RATE = { burst: 25, perSecond: 5 };
+/** Kubernetes' own bounds: a pod name is a DNS subdomain, a namespace a DNS label, a UID a UUID. */
+export const POD_LIMITS = { name: 253, namespace: 63, uid: 36 } as const;
+
+/** A pod reference no Kubernetes object can have (kept strings are bounded at their producer's limits). */
+function oversized(pod: PodRef): boolean {
+  return (
+    pod.name.length > POD_LIMITS.name || pod.namespace.length > POD_LIMITS.namespace || pod.uid.length > POD_LIMITS.uid
+  );
+}
+
+/** A token bucket: `take` resolves once a token is there (or the signal aborts). */
+export class TokenBucket {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    private readonly burst: number,
+    private readonly perSecond: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = burst;
+    this.at = now();
+  }
+
+  async take(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const now = this.now();
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) * this.perSecond) / 1000);
+      this.at = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      const waitMs = Math.ceil(((1 - this.tokens) * 1000) / this.perSecond);
+      await sleep(waitMs, undefined, { signal });
+    }
+  }
+}
 
 /** The node name kubelet reports, as far as the shim can tell: $NODE_NAME, else the host name. */
 export function nodeName(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,16 +115,21 @@ export class PodEvents {
   private stopped = false;
   private serial = 0;
   private readonly abort = new AbortController();
+  private readonly bucket: TokenBucket;
 
   constructor(
     private readonly client: KubeClient,
     private readonly host: string,
     private readonly options: PodEventsOptions,
-  ) {}
+  ) {
+    const rate = options.rate ?? RATE;
+    this.bucket = new TokenBucket(rate.burst, rate.perSecond);
+  }
 
   /** Queues `event` for its pod; returns at once. */
   record(event: PodEvent): void {
     if (this.stopped || !this.options.enabled()) return;
+    if (oversized(event.pod)) return this.options.onOutcome?.('skipped');
     const key = JSON.stringify([event.pod.namespace, event.pod.uid, event.pod.name, event.reason, event.message]);
     const now = timestamp();
     const tally = this.tallies.get(key);
@@ -108,11 +162,16 @@ export class PodEvents {
     if (this.sending) return;
     this.sending = true;
     try {
-      for (let key = first(this.pending); key !== undefined && !this.stopped; key = first(this.pending)) {
+      while (this.pending.size > 0 && !this.stopped) {
+        // Waiting here, with the events still queued: repeats meanwhile fold into them.
+        await this.bucket.take(this.abort.signal);
+        const key = first(this.pending)!;
         this.pending.delete(key);
         const tally = this.tallies.get(key);
         if (tally && tally.count > tally.sent) await this.send(tally);
       }
+    } catch {
+      // stopped while waiting for a token
     } finally {
       this.sending = false;
     }

@@ -3,7 +3,6 @@
 // `connectionsPerOrigin` per registry, so probes never leak sockets; a gate per registry
 // admits as many probes at a time (see gate.ts).
 
-import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { Agent, Dispatcher } from 'undici';
 import type { RegistryErrorKind } from '../errors.js';
@@ -12,6 +11,7 @@ import { parseChallenges } from './challenge.js';
 import { RegistryGate } from './gate.js';
 import { log } from '../log.js';
 import { registryLabel, type Credentials, type Registry } from './registry.js';
+import { FILE_LIMIT, readBoundedFile } from '../files.js';
 import { USER_AGENT } from '../version.js';
 
 const MANIFEST_TYPES = [
@@ -348,7 +348,10 @@ export class RegistryClient {
     const key = `${registry.tls.insecureSkipVerify}|${registry.tls.caFiles.join('|')}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      const ca = registry.tls.caFiles.length ? registry.tls.caFiles.map((f) => readFileSync(f)) : undefined;
+      // Read anew for each agent made, off the event loop; a file refused fails the probe, naming it.
+      const ca = registry.tls.caFiles.length
+        ? await Promise.all(registry.tls.caFiles.map((f) => readBoundedFile(f, FILE_LIMIT.pem)))
+        : undefined;
       const { Agent } = await import('undici');
       // Another probe may have made it while undici loaded.
       const made = this.agents.get(key);

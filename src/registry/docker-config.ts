@@ -5,7 +5,7 @@
 
 import { ConfigError } from '../errors.js';
 import { normaliseDomain } from './reference.js';
-import type { Credentials, Registry } from './registry.js';
+import { redactAddress, type Credentials, type Registry } from './registry.js';
 
 /** Credentials by registry host (normalised as registry domains are: Docker Hub is "docker.io"). */
 export type CredentialsByHost = ReadonlyMap<string, Credentials>;
@@ -35,7 +35,8 @@ export function parseDockerConfig(text: string, source: string): CredentialsByHo
     return fail('auths', 'expected an object of registries');
   const out = new Map<string, Credentials>();
   for (const [key, entry] of Object.entries(auths as Record<string, unknown>)) {
-    const field = `auths[${JSON.stringify(key)}]`;
+    // A key may carry user:password@ (docker ignores it): never repeated as it is.
+    const field = `auths[${JSON.stringify(redactAddress(key))}]`;
     const host = dockerConfigHost(key);
     if (!host) fail(field, 'names no registry host');
     if (typeof entry !== 'object' || entry === null) return fail(field, 'expected an object');

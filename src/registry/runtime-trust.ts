@@ -13,8 +13,9 @@
 // insecureSkipVerify). The Go shim never verified certificates at all; this one verifies them
 // as the runtime does, so a registry the runtime trusts is trusted, and no other.
 
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { FILE_LIMIT, FileRefusedError, readBoundedFile } from '../files.js';
+import { log } from '../log.js';
 import { apiOrigin, type Registry } from './registry.js';
 
 export interface TrustSources {
@@ -31,18 +32,26 @@ interface RuntimeSettings {
   readonly caFiles: string[];
 }
 
-/** Small files only: a settings file of the runtime is a few lines. */
-const MAX_SETTINGS_BYTES = 256 * 1024;
-
+/**
+ * A settings file of the runtime, when there is one it can use too. Missing: silently none (most
+ * nodes have none for most registries); refused (not a regular file, too large) or not TOML:
+ * none, with a warning naming the file and why (never its content).
+ */
 async function readToml(path: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
   try {
-    const st = statSync(path);
-    if (!st.isFile() || st.size > MAX_SETTINGS_BYTES) return undefined;
-    // Loaded only when a settings file exists: most nodes have none for most registries.
-    const { parse } = await import('smol-toml');
-    return parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    text = (await readBoundedFile(path, FILE_LIMIT.runtimeSettings)).toString('utf8');
+  } catch (e) {
+    if (!(e instanceof FileRefusedError && e.errno === 'ENOENT')) log.warn(`runtime settings: ${(e as Error).message}`);
+    return undefined;
+  }
+  // Loaded only when a settings file exists.
+  const { parse } = await import('smol-toml');
+  try {
+    return parse(text) as Record<string, unknown>;
   } catch {
-    return undefined; // missing, unreadable or not TOML: the runtime has no usable settings here either
+    log.warn(`runtime settings: ${path}: not TOML; not used`);
+    return undefined;
   }
 }
 

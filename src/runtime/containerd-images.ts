@@ -11,6 +11,7 @@
 //   CreateImageRequest  { Image image = 1; }
 //   UpdateImageRequest  { Image image = 1; google.protobuf.FieldMask update_mask = 2; }
 //   FieldMask           { repeated string paths = 1; }
+//   DeleteImageRequest  { string name = 1; bool sync = 2; }
 //   map<string,string>  entries { string key = 1; string value = 2; }
 // The namespace travels in the `containerd-namespace` header.
 
@@ -64,7 +65,7 @@ export interface ImageRecord {
 
 const tag = (field: number) => (field << 3) | WIRE_LEN;
 
-/** GetImageRequest, and the name field of any request that names one image. */
+/** GetImageRequest, and DeleteImageRequest (field 1: the name; sync left false). */
 export function encodeGetRequest(name: string): Uint8Array {
   return protobuf.Writer.create().uint32(tag(FIELD.requestName)).string(name).finish();
 }
@@ -154,6 +155,11 @@ export class ContainerdImages {
       if (await this.call('Update', encodeUpdateRequest(name, target.target), [Status.NOT_FOUND])) return 'moved';
     }
     throw new ImagesApiError('Create', Status.ALREADY_EXISTS, `${name} keeps changing under the shim`);
+  }
+
+  /** Removes the record named `name` (the image itself stays while another name points at it); none: nothing. */
+  async remove(name: string): Promise<void> {
+    await this.call('Delete', encodeGetRequest(name), [Status.NOT_FOUND]);
   }
 
   /** The answer's message; undefined for a status in `expected`; throws for any other failure. */

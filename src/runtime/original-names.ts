@@ -9,14 +9,16 @@
 //   | busybox@D (or :tag@D)     | docker.io/library/busybox@D, only when D = T                    |
 //
 // A digest is never put on content that does not have it: when the digest fallback pulled a
-// tag in place of a pinned digest the registries lack (D ≠ T), no name is added. Only
+// tag in place of a pinned digest the registries lack (D ≠ T), no name is added. In the `only`
+// mode the registry's names (the same rule applied to the reference pulled) are then removed, so
+// the node holds the image as if it had pulled the caller's reference itself. Only
 // containerd has an API for this; on other runtimes images keep the registry's names (the
 // shim still finds them on the node by those names).
 
 import { runtimeVersion } from '../cri/runtime-info.js';
 import type { RuntimeConnection } from '../cri/upstream.js';
 import { log } from '../log.js';
-import { formatReference, type ImageReference } from '../registry/reference.js';
+import { formatReference, parseReference, type ImageReference } from '../registry/reference.js';
 import { ContainerdImages } from './containerd-images.js';
 
 /** Bound on each call the naming makes to the runtime. */
@@ -32,6 +34,17 @@ export function namesAsAsked(asked: ImageReference, targetDigest: string): strin
   const { domain, path, tag, digest } = asked;
   if (digest !== undefined) return digest === targetDigest ? [formatReference(domain, path, undefined, digest)] : [];
   return [formatReference(domain, path, tag, undefined), formatReference(domain, path, undefined, targetDigest)];
+}
+
+/** One pull to name: what the caller asked for, what was pulled, the image it gave. */
+export interface Naming {
+  readonly asked: ImageReference;
+  /** The rewritten reference the runtime pulled. */
+  readonly pulledAs: string;
+  /** The pull's image_ref (the image ID). */
+  readonly imageId: string;
+  /** Remove the registry's names once the caller's are there. */
+  readonly only: boolean;
 }
 
 export interface OriginalNamesOptions {
@@ -75,29 +88,23 @@ export class OriginalNames {
   }
 
   /**
-   * Gives the image `imageId` (a pull's image_ref), pulled as `pulledAs`, the names `asked`
-   * would have given it; `visible` says whether the runtime's CRI side shows a name yet. Never
-   * throws: a failure is a warning and a metric, and the pull stands.
+   * Gives the image of a pull the names the caller's reference would have given it; `visible`
+   * says whether the runtime's CRI side shows a name. Never throws: a failure is a warning and
+   * a metric, and the pull stands.
    */
-  async add(
-    asked: ImageReference,
-    pulledAs: string,
-    imageId: string,
-    visible: (name: string) => Promise<boolean>,
-  ): Promise<void> {
-    const key = `${formatReference(asked.domain, asked.path, asked.tag, asked.digest)} ${imageId}`;
-    let naming = this.running.get(key);
-    if (!naming) {
-      naming = this.name(asked, pulledAs, imageId, visible).finally(() => this.running.delete(key));
-      this.running.set(key, naming);
+  async add(naming: Naming, visible: (name: string) => Promise<boolean>): Promise<void> {
+    const { asked, imageId } = naming;
+    const key = `${formatReference(asked.domain, asked.path, asked.tag, asked.digest)} ${imageId} ${naming.only}`;
+    let running = this.running.get(key);
+    if (!running) {
+      running = this.name(naming, visible).finally(() => this.running.delete(key));
+      this.running.set(key, running);
     }
-    return naming;
+    return running;
   }
 
   private async name(
-    asked: ImageReference,
-    pulledAs: string,
-    imageId: string,
+    { asked, pulledAs, imageId, only }: Naming,
     visible: (name: string) => Promise<boolean>,
   ): Promise<void> {
     const askedName = formatReference(asked.domain, asked.path, asked.tag, asked.digest);
@@ -116,7 +123,8 @@ export class OriginalNames {
         const how = await this.api.point(name, image);
         if (how !== 'unchanged') log.debug(`original names: ${name} ${how} -> ${imageId} (pulled as ${pulledAs})`);
       }
-      await this.untilVisible(names[0]!, visible);
+      await this.until(names[0]!, visible, true);
+      if (only) await this.removeRegistryNames(pulledAs, image.digest, names, visible);
       this.options.onOutcome?.('named');
     } catch (e) {
       log.warn(
@@ -127,10 +135,25 @@ export class OriginalNames {
     }
   }
 
-  private async untilVisible(name: string, visible: (name: string) => Promise<boolean>): Promise<void> {
+  /** `only`: the names the pull of `pulledAs` left (the same rule, applied to it) go, once the caller's are there. */
+  private async removeRegistryNames(
+    pulledAs: string,
+    digest: string,
+    kept: readonly string[],
+    visible: (name: string) => Promise<boolean>,
+  ): Promise<void> {
+    const pulled = parseReference(pulledAs);
+    const names = pulled.ok ? namesAsAsked(pulled.ref, digest).filter((n) => !kept.includes(n)) : [];
+    for (const name of names) await this.api.remove(name);
+    if (names[0]) await this.until(names[0], visible, false);
+  }
+
+  /** Waits until the runtime's CRI side shows `name` (or, with `shown` false, no longer does). */
+  private async until(name: string, visible: (name: string) => Promise<boolean>, shown: boolean): Promise<void> {
     const deadline = Date.now() + VISIBLE_WITHIN_MS;
-    while (!(await visible(name))) {
-      if (Date.now() >= deadline) throw new Error(`the runtime did not show ${name} within ${VISIBLE_WITHIN_MS} ms`);
+    while ((await visible(name)) !== shown) {
+      if (Date.now() >= deadline)
+        throw new Error(`the runtime did not ${shown ? 'show' : 'drop'} ${name} within ${VISIBLE_WITHIN_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, VISIBLE_POLL_MS));
     }
   }

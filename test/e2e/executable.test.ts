@@ -15,11 +15,13 @@ import { buildImage, pushImage } from '../support/image.js';
 import { FakeKubeApi } from '../support/kube-api.js';
 import { freePort, startProc, tempDir, waitFor, type Proc } from '../support/procs.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { hostTarget, pinnedNode } from '../../scripts/node-release.js';
 import { unitNodeOptions } from '../../scripts/unit.js';
+import { crictlOk } from '../support/crictl.js';
 
 const BUILT = fileURLToPath(new URL('../../image-cri-shim', import.meta.url));
 /** What went into it: the bundles, the code caches, and which NODE_OPTIONS each cache is for. */
-const SEA_CONFIG = fileURLToPath(new URL('../../sea/sea-config.json', import.meta.url));
+const SEA_CONFIG = fileURLToPath(new URL(`../../sea/sea-config-${hostTarget()}.json`, import.meta.url));
 const BUNDLE_JS = fileURLToPath(new URL('../../scripts/sea/bundle.js', import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as {
@@ -99,16 +101,41 @@ describe('the single executable, alone on a node without Node.js', () => {
     }
   });
 
-  it('--version prints the version baked in at build time', async () => {
+  it('--version prints the version baked in at build time and the pinned Node.js inside', async () => {
     const { code, out } = await run(['--version']);
     assert.equal(code, 0);
-    assert.equal(out, `image-cri-shim version ${VERSION}\n`);
+    assert.equal(out, `image-cri-shim version ${VERSION}\nNode.js v${pinnedNode().version} linux/${hostTarget()}\n`);
   });
 
   it('runs without a word about it when NODE_OPTIONS has a V8 flag its code cache was not built for', async () => {
     const { code, out } = await run(['--version'], { NODE_OPTIONS: '--max-old-space-size=100' });
     assert.equal(code, 0);
-    assert.equal(out, `image-cri-shim version ${VERSION}\n`, 'nothing but the version (no "code cache rejected")');
+    assert.equal(
+      out,
+      `image-cri-shim version ${VERSION}\nNode.js v${pinnedNode().version} linux/${hostTarget()}\n`,
+      'nothing but the version (no "code cache rejected")',
+    );
+  });
+
+  it('serves crictl v1.26.1 (the socket path as :authority): version and a rewritten pull', async () => {
+    const socket = join(node, 'crictl.sock');
+    const file = join(node, 'crictl.yaml');
+    writeFileSync(
+      file,
+      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ${registry.creds}\n` +
+        'fallback: false\n',
+      { mode: 0o600 },
+    );
+    const shim = startProc(exe, ['-f', file], { env: bareEnv(node), cwd: node });
+    try {
+      await waitFor('listening', () => shim.output().includes('image-cri-shim listening on'), 15_000);
+      assert.match(shim.output(), new RegExp(`Node\\.js v${pinnedNode().version} linux/${hostTarget()}`));
+      assert.match(await crictlOk(socket, 'version'), /RuntimeName:\s+containerd/);
+      assert.match(await crictlOk(socket, 'pull', 'app:v1'), new RegExp(appId));
+      await crictlOk(socket, 'rmi', 'app:v1');
+    } finally {
+      await shim.stop();
+    }
   });
 
   it('serves: a rewritten pull, a SIGHUP reload, metrics, --dry-run, resolve, and SIGTERM', async () => {

@@ -1,5 +1,5 @@
 // Hardening, end to end: what a caller, a registry, a ConfigMap or a file may throw at the
-// built CLI, on real containerd and registries, small hostile servers on 127.0.0.1 and the test
+// built executable, on real containerd and registries, small hostile servers on 127.0.0.1 and the test
 // API server. Every shim here runs under the systemd unit's heap cap. Each input is counted in
 // a tally (inputs tried, crashes, hangs, leaks, data lost) printed at the end.
 
@@ -17,8 +17,8 @@ import { createClusterWorld, type ClusterWorld, type World } from '../support/fi
 import { FlakyRegistry } from '../support/flaky-registry.js';
 import { grpcRequest, header, imageRequest, RawH2Client } from '../support/h2-client.js';
 import type { FakeKubeApi } from '../support/kube-api.js';
-import { startProc, waitFor } from '../support/procs.js';
-import { CLI, startShim, type TestShim } from '../support/shim.js';
+import { freePort, startProc, waitFor } from '../support/procs.js';
+import { AS_EXECUTABLE, startShim, type TestShim } from '../support/shim.js';
 
 /**
  * Every shim here runs with a smaller V8 heap than the unit's memory bound gives V8 on a node
@@ -60,7 +60,7 @@ afterEach(async () => {
 });
 
 /** Secrets only the hostile inputs here carry: none may reach any output. */
-const SECRETS = ['KUBELET-PULL-SECRET', 'S3CRET-ADDR', '7731990042', 'CM-S3CRET'];
+const SECRETS = ['KUBELET-PULL-SECRET', 'S3CRET-ADDR', '7731990042', 'CM-S3CRET', 'KUBE-TOKEN-LEAK', 'KEY-PW-LEAK'];
 
 function config(dir: string, lines: string[]): string {
   return `${[`shim: ${join(dir, 'shim.sock')}`, `cri: ${w.containerd.socket}`, 'debug: true', ...lines].join('\n')}\n`;
@@ -72,13 +72,12 @@ async function shimWith(
 ): Promise<{ shim: TestShim; cri: CriClient; dir: string }> {
   const dir = join(w.dir, `hard-${++n}`);
   mkdirSync(dir, { recursive: true });
-  const shim = await startShim(dir, config(dir, lines(dir)), {
-    ...process.env,
-    HOME: dir,
-    KUBECONFIG: '',
-    NODE_OPTIONS: HEAP_CAP,
-    ...env,
-  });
+  const shim = await startShim(
+    dir,
+    config(dir, lines(dir)),
+    { ...process.env, HOME: dir, KUBECONFIG: '', NODE_OPTIONS: HEAP_CAP, ...env },
+    AS_EXECUTABLE,
+  );
   const cri = new CriClient(shim.socket);
   running.push({ shim, clients: [cri] });
   return { shim, cri, dir };
@@ -90,7 +89,8 @@ function runCli(
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 20_000,
 ): Promise<{ code: number | string | null; output: string }> {
-  const proc = startProc(process.execPath, [CLI, ...args], {
+  const [program, ...rest] = AS_EXECUTABLE;
+  const proc = startProc(program!, [...rest, ...args], {
     env: { ...process.env, KUBECONFIG: '', NODE_OPTIONS: HEAP_CAP, ...env },
   });
   const timer = setTimeout(() => void proc.kill9(), timeoutMs);
@@ -255,7 +255,7 @@ describe('security', () => {
     ]);
     let modes = '';
     watcher.stdout.on('data', (d: Buffer) => (modes += d));
-    const shim = startProc('/bin/sh', ['-c', `umask 000; exec ${process.execPath} ${CLI} -f ${file}`], {
+    const shim = startProc('/bin/sh', ['-c', `umask 000; exec ${AS_EXECUTABLE.join(' ')} -f ${file}`], {
       env: { ...process.env, KUBECONFIG: '', HOME: dir },
     });
     await hostile('start under umask 000', () => new Promise((resolve) => watcher.once('exit', resolve)));
@@ -674,5 +674,249 @@ describe('one-shot commands', () => {
     } finally {
       silent.close();
     }
+  });
+});
+
+describe('round 2: the HTTP/2 filter, pod Events, cluster credentials and runtime settings', () => {
+  /** A metric's value from the shim's /metrics. */
+  const metric = async (port: number, series: string) => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return Number(new RegExp(`^${series.replace(/[{}.]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  };
+  /** A kubeconfig for the test API server whose user (or cluster, with `cluster`) lines are `lines`. */
+  const kubeconfigWith = (name: string, user: string, trust?: string) => api.kubeconfigWith(user, name, trust);
+  const fifo = (dir: string, name: string) => {
+    const path = join(dir, name);
+    execFileSync('mkfifo', [path]);
+    return path;
+  };
+
+  it('refuses a header block whose table size update is 150 continuation octets (NaN), and keeps serving', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`]);
+    await hostile('HPACK integer 0x3f + 150 x 0x80 + 0x00', async () => {
+      const client = await RawH2Client.connect(shim.socket);
+      const update = Buffer.concat([Buffer.from([0x3f]), Buffer.alloc(150, 0x80), Buffer.from([0x00])]);
+      const request = client.encoder.encode(grpcRequest('/runtime.v1.RuntimeService/Version', shim.socket));
+      client.write(client.headersFrames(1, Buffer.concat([update, request]), {}, true));
+      await client.until(() => client.goaway !== undefined, 'GOAWAY');
+      assert.equal(client.goaway!.code, 9, 'COMPRESSION_ERROR');
+      client.close();
+    });
+    await shim.waitForLog('http2: connection refused: header block of stream 1: integer too large');
+    assert.equal((await cri.version()).runtime_name, 'containerd');
+  });
+
+  it('keeps no pod name longer than Kubernetes allows: 40 pulls for 2 MiB names are answered, no Event', async () => {
+    const port = await freePort();
+    const { shim, cri } = await shimWith(
+      () => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, `metricsAddress: 127.0.0.1:${port}`],
+      { KUBECONFIG: api.kubeconfig },
+    );
+    const events = api.events().length;
+    await hostile('40 pulls for pods with 2 MiB names', async () => {
+      for (let i = 0; i < 40; i++) {
+        const name = `${i}-${'p'.repeat(2 * 1024 * 1024)}`;
+        const pod = { name, namespace: 'default', uid: `uid-${i}` };
+        assert.equal((await cri.pullImage('app:v1', undefined, {}, 60_000, pod)).image_ref, w.appId.a);
+      }
+    });
+    assert.equal(await metric(port, 'image_cri_shim_pod_events_total{outcome="skipped"}'), 40);
+    assert.equal(api.events().length, events, 'no Event for them');
+    assert.equal(shim.proc.child.exitCode, null);
+  });
+
+  const credentialFiles: [string, (dir: string) => string, string][] = [
+    ['$KUBECONFIG is a FIFO', (dir) => fifo(dir, 'kubeconfig'), 'not a regular file'],
+    [
+      'tokenFile is a FIFO',
+      (dir) => kubeconfigWith('kc-token-fifo', `    tokenFile: ${fifo(dir, 'token')}\n`),
+      'not a regular file',
+    ],
+    [
+      'certificate-authority is /dev/zero',
+      () => kubeconfigWith('kc-ca-zero', `    token: ${api.token}\n`, 'certificate-authority: /dev/zero'),
+      '/dev/zero: not a regular file',
+    ],
+    [
+      'client-key is /dev/urandom',
+      () => kubeconfigWith('kc-key-urandom', '    client-certificate: /dev/urandom\n    client-key: /dev/urandom\n'),
+      '/dev/urandom: not a regular file',
+    ],
+  ];
+  for (const [what, kubeconfig, reason] of credentialFiles) {
+    it(`serves at once and stops on SIGTERM when ${what}, with a warning naming the file`, async () => {
+      const dir = join(w.dir, `kc-${++n}`);
+      mkdirSync(dir);
+      const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`], { KUBECONFIG: kubeconfig(dir) });
+      await hostile(what, async () => {
+        assert.equal((await cri.version(5000)).runtime_name, 'containerd');
+        await shim.waitForLog(new RegExp(`WARN .*kube: cannot use the cluster credentials in .*${reason}`), 5000);
+      });
+      running.splice(
+        running.findIndex((r) => r.shim === shim),
+        1,
+      );
+      cri.close();
+      const started = Date.now();
+      assert.equal(await hostile(`SIGTERM when ${what}`, () => shim.stop(), 10_000), 0);
+      assert.ok(Date.now() - started < 10_000);
+    });
+  }
+
+  it('reads a token file again at most once a minute, not on every request', async () => {
+    const dir = join(w.dir, `token-${++n}`);
+    mkdirSync(dir);
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, api.token);
+    const kubeconfig = kubeconfigWith('kc-token-file', `    tokenFile: ${tokenFile}\n`);
+    const { shim, cri } = await shimWith(
+      () => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, 'reloadInterval: 1h'],
+      { KUBECONFIG: kubeconfig },
+    );
+    await shim.waitForLog('configmap kube-system/image-cri-shim not found', 10_000);
+    // The file is gone: a request within the minute (an Event's POST) still carries the token read at start.
+    unlinkSync(tokenFile);
+    api.expireEvents();
+    const pod = { name: 'token-pod', namespace: 'default', uid: 'uid-token-pod' };
+    await hostile('token file removed', () => cri.pullImage('app:v1', undefined, {}, 20_000, pod));
+    await waitFor('the Event', () => api.events().length === 1, 10_000);
+    assert.doesNotMatch(shim.output(), /token file/);
+  });
+
+  it('prints no bearer token from a kubeconfig whose token line is not YAML (--dry-run, debug log)', async () => {
+    const kubeconfig = kubeconfigWith('kc-bad-yaml', '    token: KUBE-TOKEN-LEAK: x\n');
+    const dir = join(w.dir, `badyaml-${++n}`);
+    mkdirSync(dir);
+    const file = join(dir, 'image-cri-shim.yaml');
+    writeFileSync(file, config(dir, [`address: http://${w.a.host}`]));
+    const dry = await hostile('kubeconfig token line not YAML: --dry-run', () =>
+      runCli(['--dry-run', '-f', file], { KUBECONFIG: kubeconfig }),
+    );
+    assert.match(dry.output, /invalid YAML at line \d+/);
+    noSecretsIn(dry.output);
+    const { shim } = await shimWith(() => [`address: http://${w.a.host}`], { KUBECONFIG: kubeconfig });
+    await hostile('kubeconfig token line not YAML: the shim', () =>
+      shim.waitForLog(/kube: cannot use the cluster credentials in .*invalid YAML at line \d+/, 10_000),
+    );
+    noSecretsIn(shim.output());
+  });
+
+  it("repeats no password from a malformed Secret entry's key", async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`], {
+      KUBECONFIG: api.kubeconfig,
+    });
+    await hostile('Secret key with user:password@', async () => {
+      api.putSecret('image-cri-shim-auth', {
+        '.dockerconfigjson': JSON.stringify({ auths: { 'http://admin:KEY-PW-LEAK@127.0.0.1:1': { auth: '%%%' } } }),
+      });
+      await shim.waitForLog(/auths\["http:\/\/\*\*\*@127\.0\.0\.1:1"\]\.auth: not base64/, 10_000);
+    });
+    api.delete('image-cri-shim-auth', 'secrets');
+    noSecretsIn(shim.output());
+    assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
+  });
+
+  const runtimeFiles: [string, (dir: string, host: string) => string[]][] = [
+    [
+      'a hosts.toml whose ca is a FIFO',
+      (dir, host) => {
+        mkdirSync(join(dir, 'certs.d', host), { recursive: true });
+        writeFileSync(
+          join(dir, 'certs.d', host, 'hosts.toml'),
+          `server = "https://${host}"\n[host."https://${host}"]\n  ca = "${fifo(dir, 'ca.pem')}"\n`,
+        );
+        return [`hostsDir: ${join(dir, 'certs.d')}`, 'registries:', `  - { address: "${host}", priority: 2000 }`];
+      },
+    ],
+    [
+      'a hosts.toml whose ca is /dev/zero',
+      (dir, host) => {
+        mkdirSync(join(dir, 'certs.d', host), { recursive: true });
+        writeFileSync(
+          join(dir, 'certs.d', host, 'hosts.toml'),
+          `server = "https://${host}"\n[host."https://${host}"]\n  ca = "/dev/zero"\n`,
+        );
+        return [`hostsDir: ${join(dir, 'certs.d')}`, 'registries:', `  - { address: "${host}", priority: 2000 }`];
+      },
+    ],
+    [
+      'a caFile that is /dev/zero',
+      (_dir, host) => ['registries:', `  - { address: "https://${host}", priority: 2000, caFile: /dev/zero }`],
+    ],
+    [
+      'a hosts.toml that is a FIFO',
+      (dir, host) => {
+        mkdirSync(join(dir, 'certs.d', host), { recursive: true });
+        fifo(join(dir, 'certs.d', host), 'hosts.toml');
+        return [`hostsDir: ${join(dir, 'certs.d')}`, 'registries:', `  - { address: "${host}", priority: 2000 }`];
+      },
+    ],
+  ];
+  for (const [what, lines] of runtimeFiles) {
+    it(`keeps every call answered when ${what}: the pull goes to the next registry`, async () => {
+      const { shim, cri } = await shimWith((dir) => [
+        `address: http://${w.a.host}`,
+        `auth: ${w.a.creds}`,
+        'probeTimeout: 2s',
+        ...lines(dir, w.b.host),
+      ]);
+      await hostile(what, async () => {
+        const pulled = cri.pullImage('app:v1', undefined, {}, 20_000);
+        assert.equal((await cri.version(3000)).runtime_name, 'containerd', 'a relayed call meanwhile');
+        assert.equal((await pulled).image_ref, w.appId.a);
+      });
+      assert.match(shim.output(), /not a regular file/);
+    });
+  }
+
+  it('closes connections that send no HTTP/2 preface: 300 of them do not keep a real client out', async () => {
+    const { shim, cri } = await shimWith(() => [`address: http://${w.a.host}`]);
+    const silent: net.Socket[] = [];
+    let closed = 0;
+    try {
+      await hostile('300 connections that never send a preface', async () => {
+        for (let i = 0; i < 300; i++) {
+          const socket = net.connect(shim.socket);
+          socket.on('error', () => {});
+          socket.on('close', () => closed++);
+          socket.resume();
+          silent.push(socket);
+        }
+        await waitFor('all connected', () => silent.every((s) => !s.connecting), 10_000);
+        assert.equal((await cri.version(5000)).runtime_name, 'containerd');
+      });
+      await waitFor('silent connections closed', () => closed === silent.length, 15_000);
+      assert.match(shim.output(), /no HTTP\/2 preface within 5000 ms/);
+    } finally {
+      for (const s of silent) s.destroy();
+    }
+  });
+
+  it('sends Events for a burst of 400 pods at a bounded rate, counting what it folds or drops', async () => {
+    const port = await freePort();
+    const { cri } = await shimWith(
+      () => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`, `metricsAddress: 127.0.0.1:${port}`],
+      { KUBECONFIG: api.kubeconfig },
+    );
+    api.expireEvents();
+    const started = Date.now();
+    await hostile('Event burst for 400 distinct pods', async () => {
+      for (let i = 0; i < 400; i += 50)
+        await Promise.all(
+          Array.from({ length: 50 }, (_, j) =>
+            cri.pullImage('app:v1', undefined, {}, 60_000, {
+              name: `burst-${i + j}`,
+              namespace: 'default',
+              uid: `u-${i + j}`,
+            }),
+          ),
+        );
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const seconds = (Date.now() - started) / 1000;
+    const created = api.events().length;
+    assert.ok(created <= 25 + 5 * seconds + 2, `${created} Events in ${seconds.toFixed(1)} s`);
+    const dropped = await metric(port, 'image_cri_shim_pod_events_total{outcome="dropped"}');
+    assert.ok(dropped > 0, 'what the queue could not hold is counted');
   });
 });

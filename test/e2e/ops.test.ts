@@ -103,10 +103,14 @@ describe('--dry-run', () => {
 });
 
 describe("the Go shim's command line", () => {
-  it('--version prints "image-cri-shim version V"', async () => {
+  it('--version prints "image-cri-shim version V" first, then the Node.js release and architecture', async () => {
     const { code, out } = await run(['--version'], process.env);
     assert.equal(code, 0);
-    assert.match(out, /^image-cri-shim version \d+\.\d+\.\d+\S*\n$/);
+    assert.match(out, /^image-cri-shim version \d+\.\d+\.\d+\S*\n/);
+    assert.equal(
+      out.split('\n')[1],
+      `Node.js ${process.version} linux/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+    );
   });
 
   it("takes -f=PATH (cobra's form) as -f PATH", async () => {

@@ -194,6 +194,23 @@ describe('images keep the names pods asked for', () => {
     assert.equal((await onNode('quay.io/team/app:2.0'))?.id, ids.app);
   });
 
+  it('originalNames: only leaves the names the caller asked for and no registry name, pull after pull', async () => {
+    const { cri } = await shimWith(['originalNames: only']);
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await cri.pullImage('busybox:1.36')).image_ref, ids.busybox);
+      assert.deepEqual(names(await onNode(ids.busybox!)), [
+        'docker.io/library/busybox:1.36',
+        `docker.io/library/busybox@${digests.busybox}`,
+      ]);
+    }
+    assert.deepEqual(
+      (await cri.listImages()).images.flatMap((i) => i.repo_tags),
+      ['docker.io/library/busybox:1.36'],
+    );
+    await cri.removeImage('busybox:1.36');
+    assert.deepEqual((await direct.listImages()).images, []);
+  });
+
   it('names only pulls it rewrote: an image pulled from its own registry keeps its one name', async () => {
     const { cri } = await shimWith([], [`http://${offline.host}`, `http://${mirror.host}`]);
     await cri.pullImage(`${mirror.host}/library/other:v1`);

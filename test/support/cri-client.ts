@@ -3,7 +3,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -70,9 +70,12 @@ export class CriClient {
     const dir = mkdtempSync(join(tmpdir(), 'ics-proto-'));
     const file = join(dir, 'api.proto');
     writeFileSync(file, SCHEMA(`runtime.${version}`));
-    const def = grpc.loadPackageDefinition(
-      protoLoader.loadSync(file, { keepCase: true, longs: String, defaults: true }),
-    );
+    let def: grpc.GrpcObject;
+    try {
+      def = grpc.loadPackageDefinition(protoLoader.loadSync(file, { keepCase: true, longs: String, defaults: true }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const pkg = (def.runtime as grpc.GrpcObject)[version] as grpc.GrpcObject;
     const options = {
       'grpc.max_receive_message_length': maxMessageBytes,

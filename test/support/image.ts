@@ -4,7 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
 function sha256(data: Buffer | string): string {
@@ -20,12 +20,29 @@ function writeBlob(layout: string, data: Buffer | string): { digest: string; siz
 /** Commands a runnable test image gets from Debian's static busybox. */
 const BUSYBOX_APPLETS = ['sh', 'sleep', 'echo', 'cat'];
 
+/** What a runnable image holds besides /hello.txt. */
+export interface ImageExtras {
+  /** Every applet busybox has (`busybox --list`), not only sh, sleep, echo and cat. */
+  readonly allApplets?: boolean;
+  /** The image's USER (`uid`, `name`, `uid:gid`, `name:gid`). */
+  readonly user?: string;
+  /** More files, by path in the image (e.g. `etc/passwd`). */
+  readonly files?: Readonly<Record<string, string>>;
+}
+
 /**
  * Builds an OCI layout at `layout` holding one image tagged `tag` whose file /hello.txt holds
  * `content`; different content gives a different image ID. With `cmd`, the image also holds
- * /bin/busybox (Debian's busybox-static) and its sh, sleep, echo and cat, and runs `cmd`.
+ * /bin/busybox (Debian's busybox-static) and its sh, sleep, echo and cat (or, with
+ * `extras.allApplets`, every applet), and runs `cmd`.
  */
-export function buildImage(layout: string, content: string, tag = 'latest', cmd?: string[]): { imageId: string } {
+export function buildImage(
+  layout: string,
+  content: string,
+  tag = 'latest',
+  cmd?: string[],
+  extras: ImageExtras = {},
+): { imageId: string } {
   const staging = join(layout, '..', `${tag}-rootfs-${process.pid}`);
   mkdirSync(staging, { recursive: true });
   writeFileSync(join(staging, 'hello.txt'), `${content}\n`);
@@ -33,9 +50,18 @@ export function buildImage(layout: string, content: string, tag = 'latest', cmd?
   if (cmd) {
     mkdirSync(join(staging, 'bin'), { recursive: true });
     copyFileSync('/bin/busybox', join(staging, 'bin', 'busybox'));
-    for (const applet of BUSYBOX_APPLETS)
+    const applets = extras.allApplets
+      ? execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)
+      : BUSYBOX_APPLETS;
+    for (const applet of applets)
       if (!existsSync(join(staging, 'bin', applet))) symlinkSync('busybox', join(staging, 'bin', applet));
     files.push('bin');
+  }
+  for (const [path, text] of Object.entries(extras.files ?? {})) {
+    mkdirSync(dirname(join(staging, path)), { recursive: true });
+    writeFileSync(join(staging, path), text);
+    const top = path.split('/')[0]!;
+    if (!files.includes(top)) files.push(top);
   }
   mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });
   const layerGz = execFileSync(
@@ -49,7 +75,7 @@ export function buildImage(layout: string, content: string, tag = 'latest', cmd?
     JSON.stringify({
       architecture: 'amd64',
       os: 'linux',
-      config: { Cmd: cmd ?? ['/hello.txt'], Env: ['PATH=/bin'] },
+      config: { Cmd: cmd ?? ['/hello.txt'], Env: ['PATH=/bin'], ...(extras.user ? { User: extras.user } : {}) },
       rootfs: { type: 'layers', diff_ids: [sha256(gunzipSync(layerGz))] },
     }),
   );

@@ -6,6 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { startProc, waitFor, type Proc } from './procs.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+/** The single executable `npm run package` built for this machine (what a node runs). */
+export const EXECUTABLE = fileURLToPath(new URL('../../image-cri-shim', import.meta.url));
+/** How a test runs the shim: the built CLI on this Node (the default), or the executable. */
+export const AS_CLI = [process.execPath, CLI];
+export const AS_EXECUTABLE = [EXECUTABLE];
 
 export interface TestShim {
   readonly proc: Proc;
@@ -21,11 +26,13 @@ export async function startShim(
   dir: string,
   configYaml: string,
   env: NodeJS.ProcessEnv = process.env,
+  command: readonly string[] = AS_CLI,
 ): Promise<TestShim> {
   const configFile = join(dir, 'image-cri-shim.yaml');
   writeFileSync(configFile, configYaml, { mode: 0o600 });
   const socket = /^shim:\s*(\S+)/m.exec(configYaml)?.[1] ?? '/var/run/image-cri-shim.sock';
-  const proc = startProc(process.execPath, [CLI, '--file', configFile], { env, logFile: join(dir, 'shim.log') });
+  const [program, ...args] = command;
+  const proc = startProc(program!, [...args, '--file', configFile], { env, logFile: join(dir, 'shim.log') });
   const waitForLog = (text: string | RegExp, timeoutMs = 15_000, from = 0) =>
     waitFor(
       `shim log ${String(text)}`,

@@ -150,6 +150,7 @@ describe('live front fuzz', () => {
     const listener = net.createServer((socket) =>
       handOff(socket, server, {
         ...LIMITS,
+        prefaceTimeoutMs: 300,
         settingsTimeoutMs: 300,
         idleTimeoutMs: () => 60_000,
         onRefused: () => {},

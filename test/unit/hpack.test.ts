@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { CODE_LENGTHS, huffmanDecode } from '../../src/h2/huffman.js';
 import { encodeHeaderBlock, encodeInteger, HpackDecoder, HpackError, type HeaderField } from '../../src/h2/hpack.js';
 import { HpackEncoder, huffmanEncode } from '../support/hpack-encoder.js';
+import { rng } from '../support/rng.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const pairs = (fields: HeaderField[]) => fields.map((f) => [f.name, f.value]);
@@ -199,6 +200,64 @@ describe('HpackDecoder', () => {
     it(`refuses ${what} with HpackError`, () =>
       assert.throws(() => new HpackDecoder(4096, 65536).decode(hex(bytes)), HpackError));
   }
+
+  it('refuses a table size update whose integer is 150 octets of 0x80 (NaN once decoded) and then any growth', () => {
+    const decoder = new HpackDecoder(4096, 1 << 20);
+    const nan = Buffer.concat([Buffer.from([0x3f]), Buffer.alloc(150, 0x80), Buffer.from([0x00])]);
+    assert.throws(() => decoder.decode(nan), /integer too large/);
+    // The table kept its bound: of two 3000-octet entries, the older is evicted.
+    const encoder = new HpackEncoder(4096);
+    decoder.decode(encoder.encode([['x-a', 'a'.repeat(3000)]]));
+    decoder.decode(encoder.encode([['x-b', 'b'.repeat(3000)]]));
+    assert.deepEqual(pairs(decoder.decode(hex('be'))), [['x-b', 'b'.repeat(3000)]]);
+    assert.throws(() => decoder.decode(hex('bf')), /not in the table/);
+  });
+
+  it('reads every integer from the wire as a finite integer within 2^31 - 1, or refuses it (fuzz)', () => {
+    const random = rng(7541);
+    const cases: Buffer[] = [];
+    // Values up to and past 2^31 in every prefix, their truncations, and long runs of continuation octets.
+    for (const prefix of [4, 5, 6, 7]) {
+      for (const value of [
+        0,
+        1,
+        (1 << prefix) - 2,
+        (1 << prefix) - 1,
+        127,
+        128,
+        4096,
+        2 ** 21,
+        2 ** 28,
+        2 ** 31 - 1,
+        2 ** 31,
+        2 ** 32,
+        2 ** 40,
+        Number.MAX_SAFE_INTEGER,
+      ]) {
+        const encoded = encodeInteger(value, prefix, 0);
+        cases.push(encoded, encoded.subarray(0, encoded.length - 1));
+      }
+    }
+    for (let i = 0; i < 5000; i++) {
+      const length = 1 + Math.floor(random() * 160);
+      const bytes = Buffer.alloc(length);
+      bytes[0] = [0x3f, 0x7f, 0xff, 0x0f, 0x1f][i % 5]!;
+      for (let j = 1; j < length; j++) bytes[j] = random() < 0.9 ? 0x80 | Math.floor(random() * 128) : 0;
+      cases.push(bytes);
+    }
+    for (const block of cases) {
+      const decoder = new HpackDecoder(4096, 1 << 20);
+      try {
+        for (const field of decoder.decode(block)) assert.ok(field.name.length + field.value.length < 1 << 20);
+      } catch (e) {
+        assert.ok(e instanceof HpackError, String(e));
+      }
+    }
+    // A size update the decoder accepted left a table it can still evict from.
+    const decoder = new HpackDecoder(4096, 1 << 20);
+    decoder.decode(encodeInteger(100, 5, 0x20));
+    assert.throws(() => decoder.decode(encodeInteger(2 ** 31, 5, 0x20)), HpackError);
+  });
 
   it('refuses a header list above its bound', () => {
     const block = new HpackEncoder().encode([['x', 'y'.repeat(100)]], { representation: 'without' });

@@ -43,6 +43,7 @@ message GetImageRequest { string name = 1; }
 message GetImageResponse { Image image = 1; }
 message CreateImageRequest { Image image = 1; }
 message UpdateImageRequest { Image image = 1; FieldMask update_mask = 2; }
+message DeleteImageRequest { string name = 1; bool sync = 2; }
 `,
   { keepCase: true },
 ).root;
@@ -59,10 +60,11 @@ const decode = (name: string, bytes: Uint8Array) =>
   type(name).toObject(type(name).decode(bytes), { longs: Number }) as Record<string, never>;
 
 describe("containerd's images API messages", () => {
-  it('Get names the image in field 1', () => {
-    assert.deepEqual(decode('GetImageRequest', encodeGetRequest('docker.io/library/busybox:1.36')), {
-      name: 'docker.io/library/busybox:1.36',
-    });
+  it('Get and Delete name the image in field 1 (Delete not waiting for the cleanup)', () => {
+    for (const request of ['GetImageRequest', 'DeleteImageRequest'])
+      assert.deepEqual(decode(request, encodeGetRequest('docker.io/library/busybox:1.36')), {
+        name: 'docker.io/library/busybox:1.36',
+      });
   });
 
   it('Create carries the name, the CRI label and the target as containerd sent it', () => {
@@ -242,7 +244,10 @@ describe('naming never fails a pull', () => {
     assert.equal(await names.supported(), false);
     assert.equal(asked.filter((m) => m.endsWith('/Version')).length, 1);
     assert.equal(lines.filter((l) => l.includes('has no API to name images')).length, 1);
-    await names.add(ref('app:v1'), 'sealos.hub:5000/library/app:v1', 'sha256:feed', async () => true);
+    await names.add(
+      { asked: ref('app:v1'), pulledAs: 'sealos.hub:5000/library/app:v1', imageId: 'sha256:feed', only: false },
+      async () => true,
+    );
     assert.ok(!asked.some((m) => m.includes('containerd.services.images')), asked.join(' '));
   });
 });

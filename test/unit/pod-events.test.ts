@@ -30,13 +30,21 @@ beforeEach(() => {
   api.expireEvents();
 });
 
-function recorder(options: { enabled?: () => boolean; maxPending?: number; requestTimeoutMs?: number } = {}) {
+function recorder(
+  options: {
+    enabled?: () => boolean;
+    maxPending?: number;
+    requestTimeoutMs?: number;
+    rate?: { burst: number; perSecond: number };
+  } = {},
+) {
   const outcomes: EventOutcome[] = [];
   const events = new PodEvents(client, 'node-1', {
     enabled: options.enabled ?? (() => true),
     onOutcome: (o) => outcomes.push(o),
     maxPending: options.maxPending,
     requestTimeoutMs: options.requestTimeoutMs,
+    rate: options.rate,
   });
   return { events, outcomes };
 }
@@ -49,6 +57,39 @@ const pulled = {
 } as const;
 
 describe('pod events', () => {
+  it('sends at most a burst and then its rate; repeats meanwhile fold, the rest is dropped and counted', async () => {
+    const { events, outcomes } = recorder({ rate: { burst: 5, perSecond: 10 }, maxPending: 20 });
+    const started = Date.now();
+    for (let i = 0; i < 50; i++) events.record({ pod: { ...web, name: `web-${i}`, uid: `u-${i}` }, ...pulled });
+    for (let i = 0; i < 10; i++) events.record({ pod: { ...web, name: 'web-19', uid: 'u-19' }, ...pulled });
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = api.events().length;
+    assert.ok(sent <= 5 + 10 * ((Date.now() - started) / 1000) + 1, `${sent} sent in half a second`);
+    await events.idle(10_000);
+    assert.equal(api.events().length, 20, 'each queued pod once');
+    assert.equal(outcomes.filter((o) => o === 'dropped').length, 30);
+    assert.equal(outcomes.filter((o) => o === 'folded').length, 10);
+    assert.equal(api.events().find((e) => e.metadata.name.startsWith('web-19.'))?.count, 11);
+    events.stop();
+  });
+
+  it('keeps nothing of a pod whose name, namespace or UID is longer than Kubernetes allows', async () => {
+    const { events, outcomes } = recorder();
+    for (const pod of [
+      { ...web, name: 'n'.repeat(254) },
+      { ...web, namespace: 'n'.repeat(64) },
+      { ...web, uid: 'u'.repeat(37) },
+    ])
+      events.record({ pod, ...pulled });
+    events.record({
+      pod: { ...web, name: 'n'.repeat(253), namespace: 'n'.repeat(63), uid: 'u'.repeat(36) },
+      ...pulled,
+    });
+    await events.idle(5000);
+    assert.deepEqual(outcomes, ['skipped', 'skipped', 'skipped', 'created']);
+    assert.equal(api.events().length, 1);
+  });
+
   it('records one Event on the pod, as kubectl describe pod shows it', async () => {
     const { events } = recorder();
     events.record({ pod: web, ...pulled });

@@ -5,9 +5,10 @@
 
 import { parseArgs } from 'node:util';
 // The one-shot commands (--dry-run, resolve) are loaded only when asked for: the shim's start stays light.
-import { startShim, withTrust } from './app.js';
+import { startShim } from './app.js';
 import { loadConfigFile } from './config/load.js';
 import { DEFAULTS } from './config/types.js';
+import { describeFailure, UsageError } from './errors.js';
 import { log } from './log.js';
 import { RUNTIME, VERSION } from './version.js';
 
@@ -25,18 +26,26 @@ function goFlags(argv: string[]): string[] {
   return argv.flatMap((a) => (a.startsWith('-f=') ? ['--file', a.slice(3)] : [a]));
 }
 
+function commandLine(argv: string[]) {
+  try {
+    return parseArgs({
+      args: goFlags(argv),
+      options: {
+        file: { type: 'string', short: 'f', default: DEFAULTS.configFile },
+        version: { type: 'boolean', short: 'v' },
+        'dry-run': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: goFlags(process.argv.slice(2)),
-    options: {
-      file: { type: 'string', short: 'f', default: DEFAULTS.configFile },
-      version: { type: 'boolean', short: 'v' },
-      'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = commandLine(process.argv.slice(2));
   const file = values.file!;
   if (values.version) {
     // The first line as the Go shim prints it (scripts parse it).
@@ -56,17 +65,22 @@ async function main(): Promise<number> {
     });
   }
   if (positionals[0] === 'resolve') {
-    if (positionals.length !== 2) throw new Error(`resolve takes one image\n${USAGE}`);
+    if (positionals.length !== 2) throw new UsageError(`resolve takes one image\n${USAGE}`);
     return untilVerdict(async () => {
       const { config, warnings } = await loadConfigFile(file);
       for (const w of warnings) log.warn(w);
-      const { resolveReport } = await import('./ops/resolve.js');
-      const { text, rewritten } = await resolveReport(await withTrust(config), positionals[1]!);
+      const [{ resolveReport }, { applyRuntimeTrust }] = await Promise.all([
+        import('./ops/resolve.js'),
+        import('./registry/runtime-trust.js'),
+      ]);
+      const trusted = await applyRuntimeTrust(config.registries, config);
+      for (const w of trusted.warnings) log.warn(w);
+      const { text, rewritten } = await resolveReport({ ...config, registries: trusted.registries }, positionals[1]!);
       process.stdout.write(text);
       return rewritten ? 0 : 1;
     });
   }
-  if (positionals.length > 0) throw new Error(`unknown command "${positionals[0]}"\n${USAGE}`);
+  if (positionals.length > 0) throw new UsageError(`unknown command "${positionals[0]}"\n${USAGE}`);
 
   const shim = await startShim(file);
   await new Promise<void>((resolve) => {
@@ -98,8 +112,11 @@ async function untilVerdict(command: () => Promise<number>): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (e: Error) => {
-    log.error(e.message);
-    process.exit(1);
+  (e: unknown) => {
+    // `ERROR [CODE] message`; the exit status tells a bad configuration from a runtime that is not there.
+    const { line, exitStatus } = describeFailure(e);
+    log.error(line);
+    if (e instanceof Error && e.stack) log.debug(e.stack);
+    process.exit(exitStatus);
   },
 );

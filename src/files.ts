@@ -7,6 +7,7 @@
 
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { FileRefusedError } from './errors.js';
 
 /** Bounds by kind of file: no real one comes near them. */
 export const FILE_LIMIT = {
@@ -19,20 +20,6 @@ export const FILE_LIMIT = {
   /** The runtime's registry settings: containerd hosts.toml, CRI-O registries.conf. */
   runtimeSettings: 256 * 1024,
 } as const;
-
-/** A file that was not read, and why (never its content). */
-export class FileRefusedError extends Error {
-  readonly code = 'ERR_FILE_REFUSED';
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-    /** The system's error code when it could not be opened (ENOENT: there is none). */
-    readonly errno?: string,
-  ) {
-    super(`${path}: ${reason}`);
-    this.name = 'FileRefusedError';
-  }
-}
 
 const describeBytes = (n: number) => (n >= 1 << 20 ? `${n >> 20} MiB` : `${n >> 10} KiB`);
 

@@ -11,8 +11,7 @@ import type { Validated } from './config/validate.js';
 import { syncConfigMapIntoFile } from './config/sync.js';
 import type { ShimConfig } from './config/types.js';
 import type { KubeClient } from './kube/api-client.js';
-import { connectCluster, findCluster } from './kube/cluster.js';
-import type { WatchedKey } from './kube/watched-key.js';
+import { WatchedKey } from './kube/watched-key.js';
 import { log } from './log.js';
 
 /** Coalesces bursts of file events (editors write in several steps). */
@@ -21,8 +20,11 @@ const FILE_EVENT_DEBOUNCE_MS = 100;
 export interface LiveConfigOptions {
   readonly path: string;
   readonly env?: NodeJS.ProcessEnv;
-  /** Called with each new valid configuration (not with the first one). */
-  readonly onApply: (config: ShimConfig) => void;
+  /**
+   * Called with each new valid configuration (not with the first one); resolves once it is in
+   * force, so a reload is done only then.
+   */
+  readonly onApply: (config: ShimConfig) => Promise<void>;
   /** Called when a reload was refused or a ConfigMap sync failed. */
   readonly onReloadFailure?: () => void;
 }
@@ -31,7 +33,6 @@ export class LiveConfig {
   private config!: ShimConfig;
   private text = '';
   private source: WatchedKey | undefined;
-  private client: KubeClient | undefined;
   private timer: NodeJS.Timeout | undefined;
   private fileWatcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
@@ -49,11 +50,6 @@ export class LiveConfig {
     return this.source;
   }
 
-  /** The Kubernetes API client, when a cluster was found (the Secret and pod Events use it too). */
-  cluster(): KubeClient | undefined {
-    return this.client;
-  }
-
   /** Loads the file. Throws when it is invalid: the shim must not start on a bad config. */
   async start(): Promise<{ config: ShimConfig; warnings: string[] }> {
     const loaded = await loadConfigFile(this.options.path, this.env);
@@ -63,25 +59,10 @@ export class LiveConfig {
   }
 
   /**
-   * Finds the cluster and the ConfigMap to follow (no request yet). Run after the socket
-   * listens, as is everything that asks the API server: until then the shim serves from the file.
+   * Follows the ConfigMap through `client` (no request yet: syncConfigMap reads it, follow
+   * watches it). The client is the cluster's, owned and closed by whoever made it.
    */
-  async connectCluster(): Promise<KubeClient | undefined> {
-    let client: KubeClient;
-    let found: ReturnType<typeof findCluster> | undefined;
-    try {
-      found = findCluster(this.env);
-      client = await connectCluster(found, this.env);
-      log.debug(`configmap: using cluster credentials from ${found.source}`);
-    } catch (e) {
-      // No credentials at all is a node without a cluster; credentials that cannot be used are a mistake to show.
-      if (found) log.warn(`kube: cannot use the cluster credentials in ${found.source}: ${(e as Error).message}`);
-      log.debug(`skip syncing image-cri-shim config; unable to create kube client: ${(e as Error).message}`);
-      return undefined;
-    }
-    this.client = client;
-    // Loaded only here: a node without a cluster never pays for the Kubernetes client.
-    const { WatchedKey } = await import('./kube/watched-key.js');
+  attachConfigMap(client: KubeClient): void {
     this.source = new WatchedKey(client, {
       resource: 'configmaps',
       namespace: CONFIGMAP_NAMESPACE,
@@ -93,10 +74,9 @@ export class LiveConfig {
         this.serialise(async () => {
           const written = await this.applyConfigMap(data);
           if (!written) return this.reloadNow();
-          this.applyWritten(written);
+          await this.applyWritten(written);
         }),
     });
-    return client;
   }
 
   /** Merges the ConfigMap into the file once, applying the result when it changed the file. */
@@ -108,7 +88,7 @@ export class LiveConfig {
         const data = await source.current();
         source.seen(data);
         const written = await this.applyConfigMap(data);
-        if (written) this.applyWritten(written);
+        if (written) await this.applyWritten(written);
       } catch (e) {
         log.warn(`cannot read ${CONFIGMAP_SOURCE}: ${(e as Error).message}; serving from the local file, will retry`);
       }
@@ -181,11 +161,11 @@ export class LiveConfig {
       this.options.onReloadFailure?.();
       return;
     }
-    this.apply(next);
+    await this.apply(next);
   }
 
   /** Puts a validated configuration in force. */
-  private apply(next: Validated): void {
+  private async apply(next: Validated): Promise<void> {
     for (const w of next.warnings) log.warn(w);
     const previous = this.config;
     this.config = next.config;
@@ -195,15 +175,15 @@ export class LiveConfig {
     if (JSON.stringify(next.config.authSecret) !== JSON.stringify(previous.authSecret)) {
       log.warn('a change of "authSecret" applies at the next restart');
     }
-    this.options.onApply(next.config);
+    await this.options.onApply(next.config);
     log.info(`reloaded shim auth configuration from ${this.options.path}`);
     if (next.config.reloadIntervalMs !== previous.reloadIntervalMs) this.schedule();
   }
 
   /** Puts in force what the ConfigMap merge wrote to the file. */
-  private applyWritten(written: Validated & { text: string }): void {
+  private applyWritten(written: Validated & { text: string }): Promise<void> {
     this.text = written.text;
-    this.apply(written);
+    return this.apply(written);
   }
 
   /** Merges the ConfigMap into the file; a file it rewrote is returned validated, not read again. */

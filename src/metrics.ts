@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client
 import type { ConnectionOutcome } from './cri/server.js';
 import type { EventOutcome } from './kube/pod-events.js';
 import { log } from './log.js';
-import type { ProbeOutcome } from './registry/client.js';
+import type { ProbeObserver, ProbeOutcome } from './registry/client.js';
 import { registryLabel, type Registry } from './registry/registry.js';
 import type { CacheStats } from './rewrite/engine.js';
 import type { NamingOutcome } from './runtime/original-names.js';
@@ -150,6 +150,11 @@ export class Metrics {
 
   decision(result: 'rewritten' | 'not_found', registry: Registry | undefined): void {
     this.decisions.inc({ result, registry: registry ? registryLabel(registry) : 'none' });
+  }
+
+  /** `probe`, as the registry client's observer. */
+  probeObserver(): ProbeObserver {
+    return (registry, outcome) => this.probe(registry, outcome);
   }
 
   probe(registry: Registry, outcome: ProbeOutcome): void {

@@ -1,12 +1,23 @@
 // The ConfigMap's `registries.yaml` (the format of the configmap guide) read into the fields
-// it may set, by the same field reader as the local file but with the lenient policy: one typo
-// in a cluster-wide ConfigMap must not stop every node from taking the rest.
+// it may set (the keys schema.ts marks `both`), by the same field reader as the local file but
+// with the lenient policy: one typo in a cluster-wide ConfigMap must not stop every node from
+// taking the rest.
 
 import { ConfigError } from '../errors.js';
 import { Fields, ReadContext, isObj } from './fields.js';
 import { MAX_CONFIG_BYTES, MAX_CONFIG_TEXT } from './load.js';
-import { CACHE_KEYS, REGISTRY_KEYS, registryAddress } from './validate.js';
-import type { OriginalNamesMode } from './types.js';
+import {
+  CACHE,
+  type CacheKey,
+  configMapKeys,
+  configMapScalars,
+  type KeySpec,
+  REGISTRY,
+  SEALOS,
+  TOP_LEVEL,
+  type TopScalarKey,
+} from './schema.js';
+import { EMPTY_ADDRESS, registryAddress } from './validate.js';
 import { parseYaml } from './yaml.js';
 
 export const CONFIGMAP_NAMESPACE = 'kube-system';
@@ -23,43 +34,22 @@ export interface ConfigMapRegistry {
   readonly caFile: string | undefined;
 }
 
-/** Each field is set only when the ConfigMap sets it (and it is valid). */
-export interface ConfigMapFields {
+/** A value of a scalar key, as the file writes it (durations as text, "15s"). */
+export type Scalar = string | number | boolean;
+
+/** Each field is set only when the ConfigMap sets it (and it is valid); the scalars by the schema's keys. */
+export type ConfigMapFields = {
   address?: string;
   auth?: string;
-  offlinePriority?: number;
   registries?: ConfigMapRegistry[];
-  debug?: boolean;
-  force?: boolean;
-  originalNames?: OriginalNamesMode;
-  timeout?: string;
-  reloadInterval?: string;
-  cache?: {
-    imageCacheSize?: number;
-    imageCacheTTL?: string;
-    domainCacheTTL?: string;
-    statsLogInterval?: string;
-    disableStats?: boolean;
-  };
-}
+  cache?: Partial<Record<CacheKey, Scalar>>;
+} & Partial<Record<TopScalarKey, Scalar>>;
 
-/** The ConfigMap's keys: the guide's format (`sealos` holds the offline registry). */
-const CONFIGMAP_KEYS = [
-  'version',
-  'sealos',
-  'offlinePriority',
-  'registries',
-  'debug',
-  'force',
-  'originalNames',
-  'timeout',
-  'reloadInterval',
-  'cache',
-];
-const SEALOS_KEYS = ['address', 'auth'];
-
-/** A duration field as written in the file ("15s"), when it is one. */
-function durationText(f: Fields, name: string): string | undefined {
+/** A scalar key's value, read as the file reads it; a duration kept as written ("15s"). */
+function scalar(f: Fields, name: string, type: KeySpec['type']): Scalar | undefined {
+  if (type === 'bool') return f.bool(name);
+  if (type === 'int') return f.int(name);
+  if (type === 'boolOrOnly') return f.boolOr(name, ['only']);
   if (!f.has(name)) return undefined;
   const ms = f.duration(name);
   return ms === undefined ? undefined : ms === 0 ? '0s' : (f.string(name) ?? undefined);
@@ -85,27 +75,30 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
   const ctx = new ReadContext(CONFIGMAP_SOURCE, 'lenient');
   for (const w of readWarnings) ctx.warn(w);
   const f = new Fields(ctx, doc);
-  f.warnUnknown(CONFIGMAP_KEYS);
+  f.warnUnknown(configMapKeys());
   const fields: ConfigMapFields = {};
 
   const sealos = f.object('sealos');
-  sealos?.warnUnknown(SEALOS_KEYS);
+  sealos?.warnUnknown(SEALOS);
   const address = sealos?.string('address');
   const offline =
     address !== undefined && address.trim() !== '' ? registryAddress(sealos!, 'address', address) : undefined;
   if (offline) fields.address = offline.address;
   const auth = sealos && authText(sealos);
   if (auth !== undefined) fields.auth = auth;
-  const offlinePriority = f.int('offlinePriority');
-  if (offlinePriority !== undefined) fields.offlinePriority = offlinePriority;
+
+  for (const [key, spec] of configMapScalars(TOP_LEVEL)) {
+    const v = scalar(f, key, spec.type);
+    if (v !== undefined) fields[key as TopScalarKey] = v;
+  }
 
   const listed = f.list('registries');
   if (listed) {
     fields.registries = listed.flatMap((r): ConfigMapRegistry[] => {
-      r.warnUnknown(REGISTRY_KEYS);
+      r.warnUnknown(Object.keys(REGISTRY));
       const given = r.string('address');
       if (given === undefined || given.trim() === '') {
-        r.warn('address', 'is required; entry ignored');
+        r.warn('address', EMPTY_ADDRESS);
         return [];
       }
       const where = registryAddress(r, 'address', given);
@@ -122,29 +115,14 @@ export function parseConfigMapData(text: string): { fields: ConfigMapFields; war
     });
   }
 
-  for (const key of ['debug', 'force'] as const) {
-    const v = f.bool(key);
-    if (v !== undefined) fields[key] = v;
-  }
-  const originalNames = f.boolOr('originalNames', ['only']);
-  if (originalNames !== undefined) fields.originalNames = originalNames;
-  for (const key of ['timeout', 'reloadInterval'] as const) {
-    const v = durationText(f, key);
-    if (v !== undefined) fields[key] = v;
-  }
-
   const c = f.object('cache');
   if (c) {
-    c.warnUnknown(CACHE_KEYS);
+    c.warnUnknown(Object.keys(CACHE));
     const cache: NonNullable<ConfigMapFields['cache']> = {};
-    const size = c.int('imageCacheSize');
-    if (size !== undefined) cache.imageCacheSize = size;
-    for (const key of ['imageCacheTTL', 'domainCacheTTL', 'statsLogInterval'] as const) {
-      const v = durationText(c, key);
-      if (v !== undefined) cache[key] = v;
+    for (const [key, spec] of configMapScalars(CACHE)) {
+      const v = scalar(c, key, spec.type);
+      if (v !== undefined) cache[key as CacheKey] = v;
     }
-    const disableStats = c.bool('disableStats');
-    if (disableStats !== undefined) cache.disableStats = disableStats;
     fields.cache = cache;
   }
   return { fields, warnings: ctx.warnings };

@@ -1,7 +1,7 @@
 // Reads the local config file and logs the start-up summary operators grep for.
 
-import { ConfigError } from '../errors.js';
-import { FileRefusedError, readBoundedFile } from '../files.js';
+import { ConfigError, FileRefusedError } from '../errors.js';
+import { readBoundedFile } from '../files.js';
 import { log } from '../log.js';
 import { displayDomain, type Registry } from '../registry/registry.js';
 import type { ShimConfig } from './types.js';

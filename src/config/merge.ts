@@ -1,4 +1,4 @@
-// Merges the ConfigMap's fields into the local config file:
+// Merges the ConfigMap's fields into the local config file (the keys schema.ts marks `both`):
 //
 //   | ConfigMap field                              | not set    | set                          |
 //   |----------------------------------------------|------------|------------------------------|
@@ -16,6 +16,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ConfigMapFields, ConfigMapRegistry } from './configmap.js';
+import { CACHE, type CacheKey, configMapScalars, TOP_LEVEL, type TopScalarKey } from './schema.js';
 
 export interface MergeResult {
   /** The new file text; equal to the input when nothing changed. */
@@ -52,14 +53,9 @@ export function mergeConfigMap(localText: string, fields: ConfigMapFields, sourc
 
   set(['address'], fields.address);
   set(['auth'], fields.auth);
-  set(['offlinePriority'], fields.offlinePriority);
   set(['registries'], fields.registries?.map(registryEntry));
-  set(['debug'], fields.debug);
-  set(['force'], fields.force);
-  set(['originalNames'], fields.originalNames);
-  set(['timeout'], fields.timeout);
-  set(['reloadInterval'], fields.reloadInterval);
-  for (const [key, value] of Object.entries(fields.cache ?? {})) set(['cache', key], value);
+  for (const [key] of configMapScalars(TOP_LEVEL)) set([key], fields[key as TopScalarKey]);
+  for (const [key] of configMapScalars(CACHE)) set(['cache', key], fields.cache?.[key as CacheKey]);
 
   return changed ? { text: doc.toString(), changed } : { text: localText, changed };
 }

@@ -5,37 +5,11 @@
 
 import { apiOrigin, parseRegistryAddress, redactAddress, registryLabel, type Registry } from '../registry/registry.js';
 import { Fields, ReadContext, isObj, describe } from './fields.js';
+import { CACHE, REGISTRY, TOP_LEVEL } from './schema.js';
 import { DEFAULTS, type CacheConfig, type ShimConfig } from './types.js';
 
-export const TOP_KEYS = [
-  'shim',
-  'cri',
-  'address',
-  'auth',
-  'offlinePriority',
-  'registries',
-  'force',
-  'debug',
-  'timeout',
-  'reloadInterval',
-  'cache',
-  'fallback',
-  'digestFallback',
-  'originalNames',
-  'probeTimeout',
-  'idleTimeout',
-  'version',
-  'image',
-  'insecureSkipVerify',
-  'caFile',
-  'metricsAddress',
-  'hostsDir',
-  'registriesConf',
-  'authSecret',
-  'events',
-];
-export const REGISTRY_KEYS = ['address', 'auth', 'priority', 'insecureSkipVerify', 'caFile'];
-export const CACHE_KEYS = ['imageCacheSize', 'imageCacheTTL', 'domainCacheTTL', 'statsLogInterval', 'disableStats'];
+/** What a registry entry without an address is, in the file and the ConfigMap alike: skipped, as the Go shim does. */
+export const EMPTY_ADDRESS = 'is empty; entry skipped';
 
 export interface Validated {
   readonly config: ShimConfig;
@@ -81,7 +55,7 @@ function registryFrom(
   if (given === undefined || given.trim() === '') {
     if (offline) return f.bad('address', 'is required');
     // The Go shim skips an entry with no address.
-    f.warn('address', 'is empty; entry skipped');
+    f.warn('address', EMPTY_ADDRESS);
     return undefined;
   }
   const where = registryAddress(f, 'address', given);
@@ -104,12 +78,9 @@ function registryFrom(
     },
     tls: { insecureSkipVerify, caFiles: caFile ? [caFile] : [] },
     schemeGiven: where.parsed.schemeGiven,
-    trust:
-      insecureSkipVerify || caFile
-        ? 'the shim config'
-        : where.parsed.scheme === 'http'
-          ? 'plain HTTP (the address says http://)'
-          : 'the system CAs',
+    trust: {
+      from: insecureSkipVerify || caFile ? 'config' : where.parsed.scheme === 'http' ? 'http-address' : 'system',
+    },
   };
 }
 
@@ -126,7 +97,7 @@ function lastPerRegistry(f: Fields, registries: Registry[]): Registry[] {
 }
 
 function cacheFrom(f: Fields | undefined): CacheConfig {
-  f?.warnUnknown(CACHE_KEYS);
+  f?.warnUnknown(Object.keys(CACHE));
   const size = f?.int('imageCacheSize');
   return {
     // 0 (or unset) means the default; a negative size turns the cache off.
@@ -173,13 +144,13 @@ export function validateConfig(
   if (!isObj(doc))
     return new Fields(ctx, {}).bad('', `expected a YAML mapping at the top level, got ${describe(doc)}`) as never;
   const f = new Fields(ctx, doc);
-  f.warnUnknown(TOP_KEYS);
+  f.warnUnknown(Object.keys(TOP_LEVEL));
 
   const offline = registryFrom(f, env, true, 'offlinePriority', DEFAULTS.offlinePriority)!;
   const extra = lastPerRegistry(
     f,
     (f.list('registries') ?? []).flatMap((r) => {
-      r.warnUnknown(REGISTRY_KEYS);
+      r.warnUnknown(Object.keys(REGISTRY));
       return registryFrom(r, env, false, 'priority', DEFAULTS.registryPriority) ?? [];
     }),
   );

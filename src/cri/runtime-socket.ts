@@ -4,6 +4,7 @@
 
 import { statSync } from 'node:fs';
 import { DEFAULTS } from '../config/types.js';
+import { RuntimeSocketError } from '../errors.js';
 
 function isSocket(path: string): boolean {
   try {
@@ -18,5 +19,7 @@ export function detectRuntimeSocket(configured: string | undefined, exists: (p: 
   const found = DEFAULTS.runtimeSockets.filter(exists);
   if (found.length === 0) return DEFAULTS.containerdSocket;
   if (found.length === 1) return found[0]!;
-  throw new Error(`found multiple CRI sockets (${found.join(', ')}); set "cri" in the config to choose one`);
+  throw new RuntimeSocketError(
+    `found multiple CRI sockets (${found.join(', ')}); set "cri" in the config to choose one`,
+  );
 }

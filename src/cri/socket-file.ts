@@ -12,6 +12,7 @@ import { lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { log } from '../log.js';
+import { ShimSocketError } from '../errors.js';
 
 /** Identity of the socket file this process created (an inode number alone may be reused at once). */
 export interface SocketFile {
@@ -77,8 +78,10 @@ async function refuseTakenPath(path: string): Promise<void> {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return;
   if (!st.isSocket())
-    throw new Error(`${path} exists and is not a socket; not replacing it (set "shim" to another path or remove it)`);
-  if (await listening(path)) throw new Error(`socket already in use: ${path}`);
+    throw new ShimSocketError(
+      `${path} exists and is not a socket; not replacing it (set "shim" to another path or remove it)`,
+    );
+  if (await listening(path)) throw new ShimSocketError(`socket already in use: ${path}`);
 }
 
 function listening(path: string): Promise<boolean> {

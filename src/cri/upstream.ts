@@ -6,6 +6,7 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '../log.js';
+import { RuntimeSocketError } from '../errors.js';
 
 /**
  * HTTP/2 settings of both the runtime session and the client server. The header list stays at
@@ -49,7 +50,8 @@ export class RuntimeConnection {
     let warned = false;
     for (;;) {
       if (await this.tryConnect()) return;
-      if (Date.now() >= deadline) throw new Error(`runtime socket ${this.socketPath} not ready after ${timeoutMs}ms`);
+      if (Date.now() >= deadline)
+        throw new RuntimeSocketError(`runtime socket ${this.socketPath} not ready after ${timeoutMs}ms`);
       if (!warned) {
         onWait?.();
         warned = true;

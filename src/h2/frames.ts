@@ -2,6 +2,8 @@
 // byte stream into frames, putting a header block back together from HEADERS and CONTINUATION
 // frames, and writing the few frames the front sends itself.
 
+import { ShimError } from '../errors.js';
+
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const FRAME_HEADER_BYTES = 9;
 /** SETTINGS_MAX_FRAME_SIZE until a peer raises it (the shim's server never does). */
@@ -30,13 +32,18 @@ export const ErrorCode = {
   ENHANCE_YOUR_CALM: 0xb,
 } as const;
 
-/** A fault that ends the connection (RFC 9113 §5.4.1): answered with GOAWAY carrying `code`. */
-export class ConnectionError extends Error {
+/** A fault that ends the connection (RFC 9113 §5.4.1): answered with GOAWAY carrying `http2Code`. */
+export class ConnectionError extends ShimError {
+  /** ERR_HTTP2_ and the name of the HTTP/2 error code, e.g. ERR_HTTP2_COMPRESSION_ERROR. */
+  readonly code: string;
   constructor(
-    readonly code: number,
+    readonly http2Code: number,
     message: string,
   ) {
     super(message);
+    const name = Object.entries(ErrorCode).find(([, v]) => v === http2Code)?.[0] ?? `0x${http2Code.toString(16)}`;
+    this.code = `ERR_HTTP2_${name}`;
+    this.name = 'ConnectionError';
   }
 }
 

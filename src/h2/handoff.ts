@@ -199,7 +199,7 @@ class ConnectionStart {
   private refuse(e: ConnectionError, lastStreamId: number, sendGoaway: boolean): void {
     this.options.onRefused(e.message);
     if (sendGoaway && !this.socket.destroyed) {
-      this.socket.write(goaway(lastStreamId, e.code));
+      this.socket.write(goaway(lastStreamId, e.http2Code));
       this.socket.destroySoon();
     } else {
       this.socket.destroy();

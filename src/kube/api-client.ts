@@ -8,20 +8,13 @@ import { execFile } from 'node:child_process';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isAbsolute, join } from 'node:path';
+import { KubeApiError } from '../errors.js';
 import { basicAuthorization, readBounded } from '../http.js';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.js';
 
 type Agent = http.Agent;
 
 /** An API answer other than 2xx. */
-export class KubeApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** A watch event: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR, and its object. */
 export type WatchHandler = (type: string, object: Record<string, unknown>) => void;

@@ -9,7 +9,8 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { log } from '../log.js';
-import { KubeApiError, type KubeClient } from './api-client.js';
+import { KubeApiError } from '../errors.js';
+import type { KubeClient } from './api-client.js';
 
 export interface PodRef {
   readonly name: string;

@@ -6,7 +6,8 @@
 // a GET per reload interval.
 
 import { log } from '../log.js';
-import { KubeApiError, type KubeClient } from './api-client.js';
+import { KubeApiError } from '../errors.js';
+import type { KubeClient } from './api-client.js';
 
 /** A ConfigMap or a Secret, as far as it is read here. */
 interface KeyedObject {

@@ -10,6 +10,7 @@ import {
   parseConfigMapData,
 } from '../config/configmap.js';
 import { loadConfigFile } from '../config/load.js';
+import { PROBE_OUTCOME } from '../errors.js';
 import { detectRuntimeSocket } from '../cri/runtime-socket.js';
 import { runtimeVersion } from '../cri/runtime-info.js';
 import { RuntimeConnection } from '../cri/upstream.js';
@@ -19,11 +20,11 @@ import { WatchedKey } from '../kube/watched-key.js';
 import { AUTH_SECRET_KEY } from '../kube/credentials-secret.js';
 import {
   parseDockerConfig,
-  secretCredentialsFor,
   servedBySecret,
+  withSecretCredentials,
   type CredentialsByHost,
 } from '../registry/docker-config.js';
-import type { Credentials, Registry } from '../registry/registry.js';
+import { type Credentials, describeTrust, type Registry } from '../registry/registry.js';
 import { join } from 'node:path';
 import { RegistryClient } from '../registry/client.js';
 import { applyRuntimeTrust } from '../registry/runtime-trust.js';
@@ -81,7 +82,7 @@ export async function dryRun(
     const name = `registry ${r.address} (priority ${r.priority}${r.offline ? ', offline' : ''})`;
     const o = await client.check(r, CHECK_TIMEOUT_MS);
     const ms = `${Math.round(o.ms)} ms`;
-    const trust = `${r.apiOrigin}, trust from ${r.trust}`;
+    const trust = `${r.apiOrigin}, trust from ${describeTrust(r.trust)}`;
     const credentials = fromSecret ? 'credentials from the Secret' : 'credentials';
     if (o.status === 'found') {
       const access = r.credentials ? `${credentials} accepted` : 'anonymous access';
@@ -99,11 +100,11 @@ export async function dryRun(
         `${ms}, ${r.credentials ? `${credentials} rejected` : 'credentials required'} ` + `(${o.detail}); ${trust}`,
       ];
     const tlsHint =
-      /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust === 'the system CAs'
+      /certificate|self.signed|CERT_|UNABLE_TO/i.test(o.detail) && r.trust.from === 'system'
         ? `; the runtime has no settings for it either: add ${join(config.hostsDir, r.domain, 'hosts.toml')} with ` +
           `its ca (containerd), or caFile in the shim config`
         : '';
-    return [name, 'FAIL', `${o.status.replace('_', ' ')}: ${o.detail}; ${trust}${tlsHint}`];
+    return [name, 'FAIL', `${PROBE_OUTCOME[o.status].words}: ${o.detail}; ${trust}${tlsHint}`];
   };
 
   const noSecret = new Map<string, Credentials>();
@@ -163,11 +164,10 @@ export async function dryRun(
   };
 
   const [runtime, kube] = await Promise.all([runtimeCheck(), kubeChecks()]);
+  // Each checked with the credentials it would use: the Secret's where the config gives none.
+  const ordered = orderRegistries(config.registries);
   const registries = await Promise.all(
-    orderRegistries(config.registries).map((r) => {
-      const creds = secretCredentialsFor(r, kube.byHost);
-      return registryCheck(creds ? { ...r, credentials: creds } : r, creds !== undefined);
-    }),
+    withSecretCredentials(ordered, kube.byHost).map((r, i) => registryCheck(r, r !== ordered[i])),
   );
   await client.close();
   rows.push(runtime, ...registries, ...kube.rows);

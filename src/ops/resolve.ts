@@ -2,6 +2,7 @@
 // live rewrite engine (same code path as PullImage), then waits for every probe to report.
 
 import type { ShimConfig } from '../config/types.js';
+import { PROBE_OUTCOME } from '../errors.js';
 import { RegistryClient, type ProbeOutcome } from '../registry/client.js';
 import { referenceString } from '../registry/reference.js';
 import { registryLabel } from '../registry/registry.js';
@@ -10,15 +11,7 @@ import { pullPlanImages } from '../rewrite/pull-plan.js';
 import { table } from './table.js';
 
 function describeOutcome(o: ProbeOutcome): string {
-  const label = {
-    found: 'found',
-    not_found: 'not found',
-    unauthorized: 'unauthorised',
-    unreachable: 'unreachable',
-    timeout: 'timeout',
-    bad_response: 'bad response',
-  }[o.status];
-  return `${label} (${o.detail}, ${Math.round(o.ms)} ms)`;
+  return `${PROBE_OUTCOME[o.status].words} (${o.detail}, ${Math.round(o.ms)} ms)`;
 }
 
 /** Returns the report and whether a registry wins. */

@@ -5,7 +5,7 @@
 
 import { LRUCache } from 'lru-cache';
 import type { Agent, Dispatcher } from 'undici';
-import type { RegistryErrorKind } from '../errors.js';
+import { RegistryError, type RegistryErrorKind } from '../errors.js';
 import { basicAuthorization, readBounded } from '../http.js';
 import { parseChallenges } from './challenge.js';
 import { RegistryGate } from './gate.js';
@@ -38,6 +38,9 @@ const TOKEN_CACHE_BYTES = 4 * 1024 * 1024;
 
 export type ProbeStatus = 'found' | RegistryErrorKind;
 
+/** Told of every probe's outcome (metrics). */
+export type ProbeObserver = (registry: Registry, outcome: ProbeOutcome) => void;
+
 export interface ProbeOutcome {
   readonly status: ProbeStatus;
   readonly ms: number;
@@ -53,7 +56,7 @@ export function isTransient(status: ProbeStatus): boolean {
 export interface RegistryClientOptions {
   readonly connectionsPerOrigin?: number;
   /** Called with every probe's outcome (metrics). */
-  readonly onProbe?: (registry: Registry, outcome: ProbeOutcome) => void;
+  readonly onProbe?: ProbeObserver;
 }
 
 interface CachedToken {
@@ -155,7 +158,7 @@ export class RegistryClient {
         gate.close(timeoutMs, `not answering (a probe got no answer within ${timeoutMs}ms just before)`);
         return done('timeout', `no answer within ${timeoutMs}ms`);
       }
-      if (e instanceof ProbeFailure) return done(e.kind, e.message);
+      if (e instanceof RegistryError) return done(e.kind, e.message);
       return done('unreachable', errorText(e));
     } finally {
       release();
@@ -260,7 +263,7 @@ export class RegistryClient {
       return basic(registry.credentials);
     }
     if (challenges.length === 0 && header !== '')
-      throw new ProbeFailure('bad_response', 'malformed WWW-Authenticate challenge');
+      throw new RegistryError('bad_response', 'malformed WWW-Authenticate challenge');
     return undefined;
   }
 
@@ -278,15 +281,15 @@ export class RegistryClient {
     try {
       target = new URL(realm);
     } catch {
-      throw new ProbeFailure('bad_response', 'token realm is not a URL');
+      throw new RegistryError('bad_response', 'token realm is not a URL');
     }
     if (target.protocol === 'http:' && registry.apiOrigin.startsWith('https:')) {
       const warning =
         `${registryLabel(registry)}: token realm ${target.origin} is plain HTTP for an HTTPS ` +
-        `registry; no credentials are sent there (treated as unauthorised)`;
+        `registry; no credentials are sent there (treated as unauthorized)`;
       if (!this.downgradesWarned.has(warning)) log.warn(warning);
       this.downgradesWarned.add(warning);
-      throw new ProbeFailure('unauthorized', 'token realm is plain HTTP for an HTTPS registry');
+      throw new RegistryError('unauthorized', 'token realm is plain HTTP for an HTTPS registry');
     }
     if (service) target.searchParams.set('service', service);
     if (scope) target.searchParams.set('scope', scope);
@@ -297,7 +300,7 @@ export class RegistryClient {
     if (res.statusCode < 200 || res.statusCode >= 300) {
       await res.body.dump();
       const refused = res.statusCode === 401 || res.statusCode === 403;
-      throw new ProbeFailure(
+      throw new RegistryError(
         refused ? 'unauthorized' : 'bad_response',
         `token endpoint answered HTTP ${res.statusCode}`,
       );
@@ -307,13 +310,13 @@ export class RegistryClient {
     try {
       body = JSON.parse(text.toString('utf8')) as typeof body;
     } catch {
-      throw new ProbeFailure('bad_response', 'token endpoint answered with invalid JSON');
+      throw new RegistryError('bad_response', 'token endpoint answered with invalid JSON');
     }
     if (typeof body !== 'object' || body === null)
-      throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
+      throw new RegistryError('bad_response', 'token endpoint answered without a token');
     const token =
       typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
-    if (!token) throw new ProbeFailure('bad_response', 'token endpoint answered without a token');
+    if (!token) throw new RegistryError('bad_response', 'token endpoint answered without a token');
     const lifetimeMs =
       typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in * 1000 : DEFAULT_TOKEN_TTL_MS;
     // Expire a little early so a token is never used as it runs out.
@@ -379,17 +382,8 @@ function readAnswer(body: Dispatcher.ResponseData['body'], limit: number, what: 
   return readBounded(
     body as AsyncIterable<Buffer> & typeof body,
     limit,
-    () => new ProbeFailure('bad_response', `${what} larger than ${limit >> 10} KiB`),
+    () => new RegistryError('bad_response', `${what} larger than ${limit >> 10} KiB`),
   );
-}
-
-class ProbeFailure extends Error {
-  constructor(
-    readonly kind: RegistryErrorKind,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 function basic(credentials: Credentials | undefined): string | undefined {

@@ -33,8 +33,38 @@ export interface Registry {
   readonly tls: TlsOptions;
   /** The address said http:// or https://; a bare host takes its scheme from the runtime's settings. */
   readonly schemeGiven: boolean;
-  /** Where the scheme and TLS settings come from, for --dry-run (e.g. the runtime's hosts.toml). */
-  readonly trust: string;
+  /** Where the scheme and TLS settings come from (describeTrust says it for --dry-run). */
+  readonly trust: Trust;
+}
+
+/**
+ * Where a registry's scheme and TLS trust come from:
+ *
+ *   | from            | when                                                            |
+ *   |-----------------|-----------------------------------------------------------------|
+ *   | config          | the shim config sets caFile or insecureSkipVerify               |
+ *   | http-address    | the address says http://                                        |
+ *   | runtime         | the runtime's settings for the host (`source`: which file)      |
+ *   | plain-http-seen | a bare host:port the runtime has no settings for answered HTTP  |
+ *   | system          | none of these: HTTPS verified against the system's CAs          |
+ */
+export type Trust =
+  | { readonly from: 'config' | 'http-address' | 'plain-http-seen' | 'system' }
+  | { readonly from: 'runtime'; readonly source: string };
+
+export function describeTrust(trust: Trust): string {
+  switch (trust.from) {
+    case 'config':
+      return 'the shim config';
+    case 'http-address':
+      return 'plain HTTP (the address says http://)';
+    case 'plain-http-seen':
+      return 'plain HTTP (the registry answered nothing else; no runtime settings for it)';
+    case 'system':
+      return 'the system CAs';
+    case 'runtime':
+      return trust.source;
+  }
 }
 
 export interface ParsedAddress {

@@ -14,7 +14,8 @@
 // as the runtime does, so a registry the runtime trusts is trusted, and no other.
 
 import { dirname, isAbsolute, join } from 'node:path';
-import { FILE_LIMIT, FileRefusedError, readBoundedFile } from '../files.js';
+import { FileRefusedError } from '../errors.js';
+import { FILE_LIMIT, readBoundedFile } from '../files.js';
 import { log } from '../log.js';
 import { apiOrigin, type Registry } from './registry.js';
 
@@ -116,7 +117,7 @@ export async function withRuntimeTrust(registry: Registry, sources: TrustSources
     ...registry,
     apiOrigin: origin,
     tls: ownTls ? registry.tls : { insecureSkipVerify: settings.skipVerify, caFiles: settings.caFiles },
-    trust: ownTls ? registry.trust : settings.source,
+    trust: ownTls ? registry.trust : { from: 'runtime', source: settings.source },
   };
 }
 
@@ -139,42 +140,66 @@ async function answers(origin: string): Promise<'yes' | 'no' | 'not-tls'> {
   });
 }
 
+/** True for a registry nothing decides the scheme of: a bare `host:port`, no shim or runtime settings for it. */
+function undecided(r: Registry): boolean {
+  return !r.schemeGiven && r.trust.from === 'system' && /:\d+$/.test(r.domain);
+}
+
 /**
- * Of registries already given the runtime's settings: a bare `host:port` that the runtime has
- * no settings for and that answers only plain HTTP is used over HTTP, with a warning naming the
- * hosts.toml the runtime needs (the Go shim fell back to HTTP silently; the runtime does not).
- * Asks the network: run it off the start-up path.
+ * Of registries already given the runtime's settings: the domains of the bare `host:port`s that
+ * the runtime has no settings for and that answer only plain HTTP, with a warning each naming
+ * the hosts.toml the runtime needs (the Go shim fell back to HTTP silently; the runtime does
+ * not). Asks the network: the shim runs it after its socket listens.
  */
-export async function plainHttpOnly(
+export async function findPlainHttpOnly(
   registries: readonly Registry[],
   sources: TrustSources,
-): Promise<{ registries: Registry[]; warnings: string[] }> {
+): Promise<{ domains: Set<string>; warnings: string[] }> {
+  const domains = new Set<string>();
   const warnings: string[] = [];
-  const out = await Promise.all(
+  await Promise.all(
     registries.map(async (r) => {
-      const undecided = !r.schemeGiven && r.trust === 'the system CAs' && /:\d+$/.test(r.domain);
-      if (!undecided || (await answers(r.apiOrigin)) !== 'not-tls') return r;
-      const plain = apiOrigin({ scheme: 'http', schemeGiven: true, domain: r.domain, prefix: r.prefix });
-      if ((await answers(plain)) !== 'yes') return r;
+      if (!undecided(r) || (await answers(r.apiOrigin)) !== 'not-tls') return;
+      if ((await answers(plainOrigin(r))) !== 'yes') return;
+      domains.add(r.domain);
       warnings.push(
         `registry ${r.domain} answers plain HTTP only: probing it over HTTP. The runtime must be told too, or its ` +
           `pulls fail: ${join(sources.hostsDir, r.domain, 'hosts.toml')} with server = "http://${r.domain}" ` +
           `(containerd), or insecure = true for it in ${sources.registriesConf} (CRI-O)`,
       );
-      return {
-        ...r,
-        apiOrigin: plain,
-        trust: 'plain HTTP (the registry answered nothing else; no runtime settings for it)',
-      };
     }),
   );
-  return { registries: out, warnings };
+  return { domains, warnings };
 }
 
-/** Both: the runtime's settings, then the plain-HTTP check. */
+function plainOrigin(r: Registry): string {
+  return apiOrigin({ scheme: 'http', schemeGiven: true, domain: r.domain, prefix: r.prefix });
+}
+
+/**
+ * The registries as the runtime sees them: its settings files for each host, and plain HTTP for
+ * those `plainHttp` found to answer nothing else. The one function the shim, `--dry-run` and
+ * `resolve` give registries their trust with.
+ */
+export async function runtimeTrusted(
+  registries: readonly Registry[],
+  sources: TrustSources,
+  plainHttp: ReadonlySet<string>,
+): Promise<Registry[]> {
+  const withSettings = await Promise.all(registries.map((r) => withRuntimeTrust(r, sources)));
+  return withSettings.map((r) =>
+    undecided(r) && plainHttp.has(r.domain)
+      ? { ...r, apiOrigin: plainOrigin(r), trust: { from: 'plain-http-seen' } }
+      : r,
+  );
+}
+
+/** For the one-shot commands: the runtime's settings and the plain-HTTP check, at once. */
 export async function applyRuntimeTrust(
   registries: readonly Registry[],
   sources: TrustSources,
 ): Promise<{ registries: Registry[]; warnings: string[] }> {
-  return plainHttpOnly(await Promise.all(registries.map((r) => withRuntimeTrust(r, sources))), sources);
+  const withSettings = await runtimeTrusted(registries, sources, new Set());
+  const { domains, warnings } = await findPlainHttpOnly(withSettings, sources);
+  return { registries: await runtimeTrusted(registries, sources, domains), warnings };
 }

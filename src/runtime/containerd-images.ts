@@ -16,6 +16,7 @@
 // The namespace travels in the `containerd-namespace` header.
 
 import protobuf from 'protobufjs/minimal.js';
+import { ShimError } from '../errors.js';
 import { frame, grpcMessage, Status, unframe } from '../cri/grpc.js';
 import { callRuntime } from '../cri/relay.js';
 import type { RuntimeConnection } from '../cri/upstream.js';
@@ -42,7 +43,7 @@ const FIELD = {
 } as const;
 
 /** A call to containerd's images API that failed, with its gRPC status. */
-export class ImagesApiError extends Error {
+export class ImagesApiError extends ShimError {
   readonly code = 'ERR_RUNTIME_IMAGES_API';
   constructor(
     readonly method: string,

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { EXIT } from '../../src/errors.js';
 import { CriClient } from '../support/cri-client.js';
 import { createWorld, type World } from '../support/fixture.js';
 import { startProc } from '../support/procs.js';
@@ -319,7 +320,8 @@ describe('bad config', () => {
     );
     const proc = startProc(process.execPath, [CLI, '--file', file]);
     const code = await proc.exited();
-    assert.equal(code, 1);
+    assert.equal(code, EXIT.config);
+    assert.match(proc.output(), /ERROR \[ERR_CONFIG\] /);
     assert.match(proc.output(), new RegExp(`${file}: registries\\[2\\]\\.priority: expected a number, got "high"`));
     assert.ok(!existsSync(join(dir, 'shim.sock')));
   });

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { EXIT } from '../../src/errors.js';
 import { frameHeader, FrameType } from '../../src/h2/frames.js';
 import { CriClient } from '../support/cri-client.js';
 import { createClusterWorld, type ClusterWorld, type World } from '../support/fixture.js';
@@ -197,13 +198,14 @@ describe('security', () => {
       const file = join(dir, 'image-cri-shim.yaml');
       const text = 'address: http://127.0.0.1:1\nauth:\n  username: u\n  password: 7731990042';
       writeFileSync(file, config(dir, [text]));
-      for (const args of [
-        ['-f', file],
-        ['--dry-run', '-f', file],
-        ['resolve', 'nginx', '-f', file],
-      ]) {
-        const { code, output } = await hostile(`a numeric password: ${args[0]}`, () => runCli(args));
-        assert.equal(code, 1, output);
+      // Refused as a bad configuration; --dry-run reports it in its table and exits with its verdict.
+      for (const [args, exit] of [
+        [['-f', file], EXIT.config],
+        [['--dry-run', '-f', file], EXIT.failed],
+        [['resolve', 'nginx', '-f', file], EXIT.config],
+      ] as const) {
+        const { code, output } = await hostile(`a numeric password: ${args[0]}`, () => runCli([...args]));
+        assert.equal(code, exit, output);
         assert.ok(output.includes(file), output);
         noSecretsIn(output);
       }
@@ -442,7 +444,8 @@ describe('bounds', () => {
       make(file, dir);
       const started = Date.now();
       const { code, output } = await hostile(what, () => runCli(['-f', file]));
-      assert.equal(code, 1, output);
+      assert.equal(code, EXIT.config, output);
+      assert.match(output, /ERROR \[ERR_CONFIG\] /);
       assert.match(output, message);
       assert.ok(!/\n\s+at /.test(output), 'no stack trace: a refusal, not a crash');
       assert.ok(Date.now() - started < 15_000);
@@ -625,8 +628,8 @@ describe('the socket path', () => {
     const file = join(dir, 'image-cri-shim.yaml');
     writeFileSync(file, config(dir, [`address: http://${w.a.host}`]));
     const { code, output } = await hostile('"shim" is a regular file', () => runCli(['-f', file]));
-    assert.equal(code, 1);
-    assert.match(output, /exists and is not a socket/);
+    assert.equal(code, EXIT.shimSocket);
+    assert.match(output, /ERROR \[ERR_SHIM_SOCKET\] .*exists and is not a socket/);
     const intact = readFileSync(precious, 'utf8') === "an operator's file\n";
     if (!intact) tally.dataLost++;
     assert.ok(intact);

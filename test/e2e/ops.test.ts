@@ -132,7 +132,7 @@ describe('resolve', () => {
     assert.equal(code, 0, out);
     assert.match(out, /normalised:\s+docker\.io\/library\/app:v1/);
     assert.match(row(out, new RegExp(`^1\\s+${w.downHost}`)), /2000\s+.*unreachable/);
-    assert.match(row(out, new RegExp(`^2\\s+${w.c.host}`)), /1500\s+.*unauthorised/);
+    assert.match(row(out, new RegExp(`^2\\s+${w.c.host}`)), /1500\s+.*unauthorized/);
     assert.match(row(out, new RegExp(`^3\\s+${w.b.host}`)), /1200\s+.*found \(HTTP 200, \d+ ms\)\s+<- winner/);
     assert.match(row(out, new RegExp(`^4\\s+${w.a.host} \\(offline\\)`)), /1000\s+.*found/);
     assert.match(out, new RegExp(`result:\\s+${w.b.host}/library/app:v1`));

@@ -28,4 +28,5 @@ export class FakeProber implements Prober {
   forgetCredentials(): void {
     this.forgets++;
   }
+  async close(): Promise<void> {}
 }

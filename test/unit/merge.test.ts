@@ -117,7 +117,7 @@ describe('ConfigMap merge', () => {
       'registries:\n  - address: a.io\n    priority: top\n',
       /registries\[0\]\.priority: expected a number, got "top"; ignored/,
     ],
-    ['registries:\n  - auth: {username: u}\n', /registries\[0\]\.address: is required; entry ignored/],
+    ['registries:\n  - auth: {username: u}\n', /registries\[0\]\.address: is empty; entry skipped/],
     ['cache:\n  imageCacheTTL: forever\n', /cache\.imageCacheTTL: expected a duration/],
     ['debug: "on"\n', /debug: expected true or false/],
   ];

@@ -73,7 +73,7 @@ describe('RegistryClient.probe', () => {
     await client.close();
   });
 
-  it('sends configured credentials as Basic up front, and reports rejected ones as unauthorised', async () => {
+  it('sends configured credentials as Basic up front, and reports rejected ones as unauthorized', async () => {
     const expected = `Basic ${Buffer.from('u:p').toString('base64')}`;
     const srv = await serve((req, res) => {
       if (req.headers.authorization === expected) res.writeHead(200, MANIFEST).end();

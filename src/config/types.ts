@@ -3,11 +3,11 @@ import type { Registry } from '../registry/registry.js';
 export type OriginalNamesMode = boolean | 'only';
 
 export interface CacheConfig {
-  /** Max cached rewrite decisions; 0 disables the cache. */
+  /** Max cached rewrite decisions; 0 = no cache (a file's 0 means the default, a negative size turns it off). */
   readonly imageCacheSize: number;
   readonly imageCacheTtlMs: number;
   readonly domainCacheTtlMs: number;
-  /** Period of the `cache stats:` line; 0 = off. */
+  /** Period of the `cache stats:` line (0 in a file means the default, as in Go; disableStats turns it off). */
   readonly statsLogIntervalMs: number;
   readonly disableStats: boolean;
 }

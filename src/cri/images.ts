@@ -24,6 +24,7 @@ import {
   FIELD,
   getString,
   hasAuth,
+  statusImageId,
   onlyField,
   pullPod,
   requestImage,
@@ -305,9 +306,10 @@ async function nameAsAsked(
   const imageId = getString(unframe(result.body)?.message ?? Buffer.alloc(0), FIELD.pullImageRef);
   if (!imageId) return;
   const statusRequest = onlyField(call.message, FIELD.requestImage);
-  await names.add({ asked, pulledAs, imageId, only }, async (name) =>
-    runtimeHas(await call.send(env, 'ImageStatus', withRequestImage(statusRequest, name))),
-  );
+  await names.add({ asked, pulledAs, imageId, only }, async (name) => {
+    const answer = await call.send(env, 'ImageStatus', withRequestImage(statusRequest, name));
+    return (runtimeHas(answer) && statusImageId(unframe(answer.body)?.message ?? Buffer.alloc(0))) || undefined;
+  });
 }
 
 /**

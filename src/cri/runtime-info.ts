@@ -1,4 +1,4 @@
-// Asks the runtime who it is (RuntimeService/Version), for --dry-run and /readyz.
+// Asks the runtime who it is (RuntimeService/Version): for --dry-run, and to tell whether it can name images.
 //   VersionRequest  { string version = 1; }
 //   VersionResponse { string version = 1; string runtime_name = 2; string runtime_version = 3; string
 // runtime_api_version = 4; }

@@ -9,6 +9,7 @@
 //   ImageSpec           { string image = 1; map<string,string> annotations = 2; ... }
 //   AuthConfig          { string username = 1; string password = 2; string auth = 3; string server_address = 4; ... }
 //   ImageStatusResponse { Image image = 1; map<string,string> info = 2; }
+//   Image               { string id = 1; repeated string repo_tags = 2; repeated string repo_digests = 3; ... }
 //   PullImageResponse   { string image_ref = 1; }
 //   PodSandboxConfig    { PodSandboxMetadata metadata = 1; ... }
 //   PodSandboxMetadata  { string name = 1; string uid = 2; string namespace = 3; uint32 attempt = 4; }
@@ -25,6 +26,7 @@ export const FIELD = {
   authPassword: 2,
   authServerAddress: 4,
   statusImage: 1,
+  imageId: 1,
   pullImageRef: 1,
   pullSandboxConfig: 3,
   sandboxMetadata: 1,
@@ -193,6 +195,12 @@ export function declaredImageLength(framed: Uint8Array): number | undefined {
   if (varint() !== specTag || varint() === undefined) return undefined;
   if (varint() !== ((FIELD.specImage << 3) | WIRE_LEN)) return undefined;
   return varint();
+}
+
+/** ImageStatusResponse's Image.id (field 1 of field 1); "" when it holds no image. */
+export function statusImageId(response: Uint8Array): string {
+  const image = getBytes(response, FIELD.statusImage);
+  return (image && getString(image, FIELD.imageId)) ?? '';
 }
 
 /** ImageStatusResponse: does the runtime know the image? */

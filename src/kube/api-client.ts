@@ -2,7 +2,7 @@
 // Events written with POST and PATCH), on Node's own http/https with a keep-alive agent. The
 // official client cost about 400 ms and 70 MiB to load, more than all the rest of the shim, and
 // could not go into the single executable; undici, which the registry probes use, costs 80 ms and
-// 20 MiB to load, paid before the socket listens when it is here (the ConfigMap is read first).
+// 20 MiB to load, which a shim that has not probed a registry yet need not pay.
 
 import { execFile } from 'node:child_process';
 import http, { type IncomingMessage } from 'node:http';
@@ -13,8 +13,6 @@ import { basicAuthorization, readBounded } from '../http.js';
 import type { ClusterAccess, ExecPlugin } from './kubeconfig.js';
 
 type Agent = http.Agent;
-
-/** An API answer other than 2xx. */
 
 /** A watch event: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR, and its object. */
 export type WatchHandler = (type: string, object: Record<string, unknown>) => void;

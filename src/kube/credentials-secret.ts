@@ -59,7 +59,7 @@ export class CredentialsSecret {
     return this.watched.healthy();
   }
 
-  /** Reads the Secret once, before serving; a failure is a warning and the watch retries. */
+  /** Reads the Secret once (right after the socket listens); a failure is a warning and the watch retries. */
   async start(): Promise<void> {
     try {
       const data = await this.watched.current();

@@ -47,6 +47,9 @@ export interface Naming {
   readonly only: boolean;
 }
 
+/** The ID of the image the runtime's CRI side shows for `name`; undefined when it shows none. */
+export type ImageOf = (name: string) => Promise<string | undefined>;
+
 export interface OriginalNamesOptions {
   readonly onOutcome?: (outcome: NamingOutcome) => void;
 }
@@ -88,28 +91,31 @@ export class OriginalNames {
   }
 
   /**
-   * Gives the image of a pull the names the caller's reference would have given it; `visible`
-   * says whether the runtime's CRI side shows a name. Never throws: a failure is a warning and
-   * a metric, and the pull stands.
+   * Gives the image of a pull the names the caller's reference would have given it; `imageOf`
+   * says which image the runtime's CRI side shows for a name. Never throws: a failure is a
+   * warning and a metric, and the pull stands.
    */
-  async add(naming: Naming, visible: (name: string) => Promise<boolean>): Promise<void> {
+  async add(naming: Naming, imageOf: ImageOf): Promise<void> {
     const { asked, imageId } = naming;
     const key = `${formatReference(asked.domain, asked.path, asked.tag, asked.digest)} ${imageId} ${naming.only}`;
     let running = this.running.get(key);
     if (!running) {
-      running = this.name(naming, visible).finally(() => this.running.delete(key));
+      running = this.name(naming, imageOf).finally(() => this.running.delete(key));
       this.running.set(key, running);
     }
     return running;
   }
 
-  private async name(
-    { asked, pulledAs, imageId, only }: Naming,
-    visible: (name: string) => Promise<boolean>,
-  ): Promise<void> {
+  private async name({ asked, pulledAs, imageId, only }: Naming, imageOf: ImageOf): Promise<void> {
     const askedName = formatReference(asked.domain, asked.path, asked.tag, asked.digest);
     try {
       if (pulledAs === askedName || !(await this.supported())) return;
+      // Named by an earlier pull already (kubelet pulls again before each start with imagePullPolicy Always).
+      const first = formatReference(asked.domain, asked.path, asked.digest ? undefined : asked.tag, asked.digest);
+      if ((await imageOf(first)) === imageId && (!only || (await imageOf(pulledAs)) === undefined)) {
+        this.options.onOutcome?.('named');
+        return;
+      }
       const image = await this.api.get(imageId);
       if (!image) throw new Error(`the runtime has no record of ${imageId}`);
       const names = namesAsAsked(asked, image.digest);
@@ -123,8 +129,8 @@ export class OriginalNames {
         const how = await this.api.point(name, image);
         if (how !== 'unchanged') log.debug(`original names: ${name} ${how} -> ${imageId} (pulled as ${pulledAs})`);
       }
-      await this.until(names[0]!, visible, true);
-      if (only) await this.removeRegistryNames(pulledAs, image.digest, names, visible);
+      await this.until(names[0]!, imageOf, true);
+      if (only) await this.removeRegistryNames(pulledAs, image.digest, names, imageOf);
       this.options.onOutcome?.('named');
     } catch (e) {
       log.warn(
@@ -140,18 +146,18 @@ export class OriginalNames {
     pulledAs: string,
     digest: string,
     kept: readonly string[],
-    visible: (name: string) => Promise<boolean>,
+    imageOf: ImageOf,
   ): Promise<void> {
     const pulled = parseReference(pulledAs);
     const names = pulled.ok ? namesAsAsked(pulled.ref, digest).filter((n) => !kept.includes(n)) : [];
     for (const name of names) await this.api.remove(name);
-    if (names[0]) await this.until(names[0], visible, false);
+    if (names[0]) await this.until(names[0], imageOf, false);
   }
 
   /** Waits until the runtime's CRI side shows `name` (or, with `shown` false, no longer does). */
-  private async until(name: string, visible: (name: string) => Promise<boolean>, shown: boolean): Promise<void> {
+  private async until(name: string, imageOf: ImageOf, shown: boolean): Promise<void> {
     const deadline = Date.now() + VISIBLE_WITHIN_MS;
-    while ((await visible(name)) !== shown) {
+    while (((await imageOf(name)) !== undefined) !== shown) {
       if (Date.now() >= deadline)
         throw new Error(`the runtime did not ${shown ? 'show' : 'drop'} ${name} within ${VISIBLE_WITHIN_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, VISIBLE_POLL_MS));

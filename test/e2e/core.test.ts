@@ -293,8 +293,8 @@ describe('the socket', () => {
     );
 
     const second = startProc(process.execPath, [CLI, '--file', shim.configFile]);
-    assert.equal(await second.exited(), 1);
-    assert.match(second.output(), /socket already in use/);
+    assert.equal(await second.exited(), EXIT.shimSocket);
+    assert.match(second.output(), /ERROR \[ERR_SHIM_SOCKET\] socket already in use/);
 
     // A crash leaves the socket file behind: the next start removes it and serves.
     await shim.proc.kill9();

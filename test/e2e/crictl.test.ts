@@ -61,6 +61,27 @@ after(async () => {
 });
 
 const viaShim = (...args: string[]) => crictlOk(shim.socket, ...args);
+
+/** crictl's pod and container config files for a host-network pod `pod` with one container `name` of `image`. */
+function podFiles(pod: string, name: string, image: string): { podConfig: string; ctrConfig: string } {
+  const dir = join(tmp.path, pod);
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const podConfig = join(dir, 'pod.json');
+  const ctrConfig = join(dir, 'ctr.json');
+  writeFileSync(
+    podConfig,
+    JSON.stringify({
+      metadata: { name: pod, namespace: 'default', uid: `${pod}-uid`, attempt: 0 },
+      log_directory: join(dir, 'logs'),
+      linux: { security_context: { namespace_options: { network: 2 } } },
+    }),
+  );
+  writeFileSync(
+    ctrConfig,
+    JSON.stringify({ metadata: { name }, image: { image }, log_path: `${name}.log`, linux: {} }),
+  );
+  return { podConfig, ctrConfig };
+}
 const direct = (...args: string[]) => crictlOk(containerd.socket, ...args);
 
 describe('crictl v1.26.1 through the shim', () => {
@@ -94,23 +115,8 @@ describe('crictl v1.26.1 through the shim', () => {
     await viaShim('pull', 'busybox:1.36');
     const table = await viaShim('images');
     assert.match(table, /^docker\.io\/library\/busybox\s+1\.36\s+[0-9a-f]{13}/m, table);
-    const dir = join(tmp.path, 'busybox-pod');
-    mkdirSync(join(dir, 'logs'), { recursive: true });
-    const podConfig = join(dir, 'pod.json');
-    const ctrConfig = join(dir, 'ctr.json');
-    writeFileSync(
-      podConfig,
-      JSON.stringify({
-        metadata: { name: 'busybox-pod', namespace: 'default', uid: 'busybox-pod-uid', attempt: 0 },
-        log_directory: join(dir, 'logs'),
-        linux: { security_context: { namespace_options: { network: 2 } } },
-      }),
-    );
     // As `crictl create` and other tools do: the container names the image as the pod spec does.
-    writeFileSync(
-      ctrConfig,
-      JSON.stringify({ metadata: { name: 'bb' }, image: { image: 'busybox:1.36' }, log_path: 'bb.log', linux: {} }),
-    );
+    const { podConfig, ctrConfig } = podFiles('busybox-pod', 'bb', 'busybox:1.36');
     const pod = await viaShim('runp', podConfig);
     try {
       const ctr = await viaShim('create', pod, ctrConfig, podConfig);
@@ -128,23 +134,8 @@ describe('crictl v1.26.1 through the shim', () => {
   it('runs a host-network pod: runp, create, start, exec -s, logs, stop, rm, stopp, rmp', async () => {
     await viaShim('pull', 'pause:v1');
     const appId = /sha256:[0-9a-f]{64}/.exec(await viaShim('pull', 'app:v1'))![0];
-    const dir = join(tmp.path, 'pod');
-    mkdirSync(join(dir, 'logs'), { recursive: true });
-    const podConfig = join(dir, 'pod.json');
-    const ctrConfig = join(dir, 'ctr.json');
-    writeFileSync(
-      podConfig,
-      JSON.stringify({
-        metadata: { name: 'crictl-pod', namespace: 'default', uid: 'crictl-pod-uid', attempt: 0 },
-        log_directory: join(dir, 'logs'),
-        linux: { security_context: { namespace_options: { network: 2 } } },
-      }),
-    );
     // As kubelet does: the container names the image by the reference the pull returned.
-    writeFileSync(
-      ctrConfig,
-      JSON.stringify({ metadata: { name: 'app' }, image: { image: appId }, log_path: 'app.log', linux: {} }),
-    );
+    const { podConfig, ctrConfig } = podFiles('crictl-pod', 'app', appId);
     const pod = await viaShim('runp', podConfig);
     const ctr = await viaShim('create', pod, ctrConfig, podConfig);
     await viaShim('start', ctr);

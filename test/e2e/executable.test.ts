@@ -9,15 +9,15 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startContainerd, type TestContainerd } from '../support/containerd.js';
+import type { TestContainerd } from '../support/containerd.js';
 import { CriClient } from '../support/cri-client.js';
-import { buildImage, pushImage } from '../support/image.js';
 import { FakeKubeApi } from '../support/kube-api.js';
 import { freePort, startProc, tempDir, waitFor, type Proc } from '../support/procs.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import type { TestRegistry } from '../support/registry.js';
 import { hostTarget, pinnedNode } from '../../scripts/node-release.js';
 import { unitNodeOptions } from '../../scripts/unit.js';
 import { crictlOk } from '../support/crictl.js';
+import { type AppWorld, createAppWorld } from '../support/fixture.js';
 
 const BUILT = fileURLToPath(new URL('../../image-cri-shim', import.meta.url));
 /** What went into it: the bundles, the code caches, and which NODE_OPTIONS each cache is for. */
@@ -41,6 +41,7 @@ const bareEnv = (home: string) => ({
       .join(':') || '/nonexistent',
   HOME: home,
 });
+let world: AppWorld;
 let containerd: TestContainerd;
 let registry: TestRegistry;
 let appId: string;
@@ -49,20 +50,12 @@ before(async () => {
   assert.ok(existsSync(BUILT), `${BUILT} is missing: npm test builds it with npm run package`);
   mkdirSync(node);
   copyFileSync(BUILT, exe);
-  registry = await startRegistry(join(tmp.path, 'registry'), 'htpasswd', {
-    user: 'xena',
-    password: 'xena-secret-pass',
-  });
-  const layout = join(tmp.path, 'app');
-  appId = buildImage(layout, 'pulled by the single executable', 'v1').imageId;
-  await pushImage(layout, 'v1', `${registry.host}/library/app:v1`, registry.creds);
-  containerd = await startContainerd(join(tmp.path, 'containerd'));
-  containerd.allowHttpRegistry(registry.host);
+  world = await createAppWorld(tmp.path, 'xena', 'xena-secret-pass', 'pulled by the single executable');
+  ({ containerd, registry, appId } = world);
 });
 
 after(async () => {
-  await containerd?.stop();
-  await registry?.stop();
+  await world?.teardown();
   tmp.remove();
 });
 
@@ -120,12 +113,7 @@ describe('the single executable, alone on a node without Node.js', () => {
   it('serves crictl v1.26.1 (the socket path as :authority): version and a rewritten pull', async () => {
     const socket = join(node, 'crictl.sock');
     const file = join(node, 'crictl.yaml');
-    writeFileSync(
-      file,
-      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ${registry.creds}\n` +
-        'fallback: false\n',
-      { mode: 0o600 },
-    );
+    writeFileSync(file, world.config(socket), { mode: 0o600 });
     const shim = startProc(exe, ['-f', file], { env: bareEnv(node), cwd: node });
     try {
       await waitFor('listening', () => shim.output().includes('image-cri-shim listening on'), 15_000);

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { EXIT } from '../../src/errors.js';
@@ -402,13 +402,33 @@ describe('bounds', () => {
     const many = Array.from({ length: 50_000 }, (_, i) => `- address: r${i}\n`).join('');
     api.put('image-cri-shim', { 'registries.yaml': `registries:\n${many}` });
     try {
-      const { shim, cri, dir } = await hostile('50,000 registries in the ConfigMap', () =>
+      const { shim, cri } = await hostile('50,000 registries in the ConfigMap', () =>
         shimWith(() => [`address: http://${w.a.host}`, `auth: ${w.a.creds}`], { KUBECONFIG: api.kubeconfig }),
       );
       await shim.waitForLog('larger than 256 KiB; ignored');
       assert.equal((await cri.pullImage('app:v1')).image_ref, w.appId.a);
-      assert.ok(!readFileSync(shim.configFile, 'utf8').includes('r49999'));
-      assert.ok(dir);
+      const file = readFileSync(shim.configFile, 'utf8');
+      assert.ok(!file.includes('r49999'));
+      // Restarted on the same file, with the ConfigMap still there: it starts, and serves as before.
+      running.splice(
+        running.findIndex((r) => r.shim === shim),
+        1,
+      );
+      cri.close();
+      assert.equal(await shim.stop(), 0);
+      const again = await hostile('50,000 registries in the ConfigMap, after a restart', () =>
+        startShim(
+          dirname(shim.configFile),
+          file,
+          { ...process.env, KUBECONFIG: api.kubeconfig, NODE_OPTIONS: HEAP_CAP },
+          AS_EXECUTABLE,
+        ),
+      );
+      const cri2 = new CriClient(again.socket);
+      running.push({ shim: again, clients: [cri2] });
+      await again.waitForLog('larger than 256 KiB; ignored');
+      assert.equal((await cri2.pullImage('app:v1')).image_ref, w.appId.a);
+      assert.equal(readFileSync(again.configFile, 'utf8'), file, 'the file is as the first shim left it');
     } finally {
       api.delete('image-cri-shim');
     }

@@ -10,11 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { pinnedNode, type Target, TARGETS } from '../../scripts/node-release.js';
-import { startContainerd, type TestContainerd } from '../support/containerd.js';
 import { crictlOk } from '../support/crictl.js';
-import { buildImage, pushImage } from '../support/image.js';
+import { type AppWorld, createAppWorld } from '../support/fixture.js';
 import { startProc, tempDir, waitFor } from '../support/procs.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
 
 const DIST = fileURLToPath(new URL('../../', import.meta.url));
 const MAX_BYTES = 120 * 1024 * 1024;
@@ -67,45 +65,32 @@ describe('the arm64 executable under qemu, alone in an empty directory', () => {
   const tmp = tempDir('arm64');
   const node = join(tmp.path, 'node');
   const exe = join(node, 'image-cri-shim');
-  let containerd: TestContainerd;
-  let registry: TestRegistry;
-  let appId: string;
+  let world: AppWorld;
 
   before(async () => {
     mkdirSync(node);
     copyFileSync(executable('arm64'), exe);
-    registry = await startRegistry(join(tmp.path, 'registry'), 'htpasswd', { user: 'arm', password: 'arm-pass-64' });
-    const layout = join(tmp.path, 'app');
-    appId = buildImage(layout, 'pulled through the arm64 executable', 'v1').imageId;
-    await pushImage(layout, 'v1', `${registry.host}/library/app:v1`, registry.creds);
-    containerd = await startContainerd(join(tmp.path, 'containerd'));
-    containerd.allowHttpRegistry(registry.host);
+    world = await createAppWorld(tmp.path, 'arm', 'arm-pass-64', 'pulled through the arm64 executable');
   });
 
   after(async () => {
-    await containerd?.stop();
-    await registry?.stop();
+    await world?.teardown();
     tmp.remove();
   });
 
   it('serves crictl v1.26.1 (the socket path as :authority): version, a rewritten pull with credentials', async () => {
     const socket = join(node, 'shim.sock');
     const file = join(node, 'image-cri-shim.yaml');
-    writeFileSync(
-      file,
-      `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ${registry.creds}\n` +
-        'fallback: false\n',
-      { mode: 0o600 },
-    );
+    writeFileSync(file, world.config(socket), { mode: 0o600 });
     const [cmd, args] = command('arm64', exe, ['-f', file]);
     const shim = startProc(cmd, args, { env: { PATH: '/usr/bin:/bin', HOME: node }, cwd: node });
     try {
       await waitFor('listening', () => shim.output().includes('image-cri-shim listening on'), 60_000);
       assert.match(shim.output(), new RegExp(`Node\\.js v${pinnedNode().version} linux/arm64`));
       assert.match(await crictlOk(socket, 'version'), /RuntimeName:\s+containerd/);
-      assert.match(await crictlOk(socket, 'pull', 'app:v1'), new RegExp(appId));
+      assert.match(await crictlOk(socket, 'pull', 'app:v1'), new RegExp(world.appId));
       assert.match(shim.output(), /priority match: image=app:v1 action=PullImage/);
-      assert.ok(!shim.output().includes(registry.password));
+      assert.ok(!shim.output().includes(world.registry.password));
     } finally {
       await shim.stop();
     }

@@ -133,3 +133,39 @@ export async function createClusterWorld(): Promise<ClusterWorld> {
     },
   };
 }
+
+/** One password-protected registry holding `library/app:v1`, and a containerd that may pull from it. */
+export interface AppWorld {
+  readonly registry: TestRegistry;
+  readonly containerd: TestContainerd;
+  readonly appId: string;
+  /** A shim config for `socket`: this containerd, the registry as the offline one with credentials, no fallback. */
+  config(socket: string): string;
+  teardown(): Promise<void>;
+}
+
+export async function createAppWorld(dir: string, user: string, password: string, content: string): Promise<AppWorld> {
+  const registry = await startRegistry(join(dir, 'registry'), 'htpasswd', { user, password });
+  try {
+    const layout = join(dir, 'app');
+    const appId = buildImage(layout, content, 'v1').imageId;
+    await pushImage(layout, 'v1', `${registry.host}/library/app:v1`, registry.creds);
+    const containerd = await startContainerd(join(dir, 'containerd'));
+    containerd.allowHttpRegistry(registry.host);
+    return {
+      registry,
+      containerd,
+      appId,
+      config: (socket) =>
+        `shim: ${socket}\ncri: ${containerd.socket}\naddress: http://${registry.host}\nauth: ${registry.creds}\n` +
+        'fallback: false\n',
+      async teardown() {
+        await containerd.stop();
+        await registry.stop();
+      },
+    };
+  } catch (e) {
+    await registry.stop();
+    throw e;
+  }
+}

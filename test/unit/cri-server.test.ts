@@ -2,65 +2,45 @@
 // the Go shim's log lines, and how the runtime socket is found.
 
 import assert from 'node:assert/strict';
-import http2 from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfigText } from '../../src/config/load.js';
-import { frame } from '../../src/cri/grpc.js';
 import { detectRuntimeSocket } from '../../src/cri/runtime-socket.js';
-import { CriServer } from '../../src/cri/server.js';
-import { RuntimeConnection } from '../../src/cri/upstream.js';
 import { setLogSink } from '../../src/log.js';
-import { RewriteEngine } from '../../src/rewrite/engine.js';
 import { FakeProber } from '../support/fake-prober.js';
+import { type FakeRuntime, startFakeRuntime, startFront } from '../support/fake-runtime.js';
 import { grpcRequest, header, imageRequest, RawH2Client } from '../support/h2-client.js';
 import { tempDir } from '../support/procs.js';
 
 const tmp = tempDir('cri-server');
 const runtimeSocket = join(tmp.path, 'runtime.sock');
 const shimSocket = join(tmp.path, 'shim.sock');
-/** What the runtime was asked: method and request headers. */
-const asked: { method: string; headers: http2.IncomingHttpHeaders }[] = [];
 const lines: string[] = [];
-let runtime: http2.Http2Server;
-let server: CriServer;
-let conn: RuntimeConnection;
+/** Knows no image (ImageStatus answers empty), pulls and removes anything; records what it is asked. */
+let runtime: FakeRuntime;
+let front: Awaited<ReturnType<typeof startFront>>;
+const asked = () => runtime.asked;
 
 before(async () => {
-  runtime = http2.createServer();
-  // Knows no image (ImageStatus answers empty), pulls and removes anything.
-  runtime.on('stream', (stream, headers) => {
-    asked.push({ method: String(headers[':path']).split('/').pop()!, headers });
-    stream.on('data', () => {});
-    stream.on('end', () => {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(frame(Buffer.alloc(0)));
-    });
-  });
-  await new Promise<void>((r) => runtime.listen(runtimeSocket, r));
+  runtime = await startFakeRuntime(runtimeSocket);
   const config = parseConfigText(
     'address: http://sealos.hub:5000\nregistries:\n  - address: other.io\n    priority: 10\n',
     'test',
     {},
   ).config;
-  conn = new RuntimeConnection(runtimeSocket);
-  server = new CriServer({
-    socketPath: shimSocket,
-    runtimeSocketPath: runtimeSocket,
-    conn,
-    engine: new RewriteEngine(new FakeProber({ 'sealos.hub:5000': 'found' }), config),
-    settings: () => ({ timeoutMs: 15 * 60_000, fallback: true, idleTimeoutMs: 60_000, originalNames: true }),
+  front = await startFront({
+    shimSocket,
+    runtimeSocket,
+    config,
+    prober: new FakeProber({ 'sealos.hub:5000': 'found' }),
   });
-  await server.listen();
   setLogSink((l) => lines.push(l));
 });
 
 after(async () => {
   setLogSink((l) => process.stderr.write(`${l}\n`));
-  await server.close(1000);
-  conn.close();
-  await new Promise<void>((r) => runtime.close(() => r()));
+  await front.stop();
+  await runtime.close();
   tmp.remove();
 });
 
@@ -78,20 +58,26 @@ async function call(method: string, image: string, extra: [string, string][] = [
 describe('what the runtime is asked', () => {
   it('a pull with no deadline of its own gets none (kubelet sends none; large pulls take long)', async () => {
     await call('PullImage', 'app:v1');
-    const pull = asked.filter((a) => a.method === 'PullImage').at(-1)!;
+    const pull = asked()
+      .filter((a) => a.method === 'PullImage')
+      .at(-1)!;
     assert.equal(pull.headers['grpc-timeout'], undefined);
   });
 
   it('a pull keeps the deadline its caller gave', async () => {
     await call('PullImage', 'app:v2', [['grpc-timeout', '30S']]);
-    const pull = asked.filter((a) => a.method === 'PullImage').at(-1)!;
+    const pull = asked()
+      .filter((a) => a.method === 'PullImage')
+      .at(-1)!;
     assert.match(String(pull.headers['grpc-timeout']), /^\d+m$/);
     assert.ok(Number(String(pull.headers['grpc-timeout']).slice(0, -1)) <= 30_000);
   });
 
   it('other calls with no deadline get `timeout`', async () => {
     await call('RemoveImage', 'app:v1');
-    const status = asked.filter((a) => a.method === 'ImageStatus').at(-1)!;
+    const status = asked()
+      .filter((a) => a.method === 'ImageStatus')
+      .at(-1)!;
     assert.match(String(status.headers['grpc-timeout']), /^(899\d{3}|900000)m$/);
   });
 });

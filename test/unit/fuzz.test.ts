@@ -60,12 +60,15 @@ const MAX_MS_PER_INPUT = 200;
 
 function fuzz(name: string, seedText: string, run: (input: string) => void): void {
   it(`${name}: ${ITERATIONS} random and mutated inputs`, () => {
+    run(seedText); // the seed itself is good: the inputs below are near a valid one
     const r = rng(0x5eed ^ name.length);
+    let accepted = 0;
     for (let i = 0; i < ITERATIONS; i++) {
       const input = i % 4 === 0 ? randomText(r, 200) : mutate(seedText, r);
       const started = performance.now();
       try {
         run(input);
+        accepted++;
       } catch (e) {
         assert.ok(e instanceof ConfigError, `input ${JSON.stringify(input)} threw ${String(e)}`);
         assert.ok(
@@ -76,6 +79,8 @@ function fuzz(name: string, seedText: string, run: (input: string) => void): voi
       const ms = performance.now() - started;
       assert.ok(ms < MAX_MS_PER_INPUT, `input ${JSON.stringify(input)} took ${ms} ms`);
     }
+    // Many small mutations leave a usable configuration: a reader refusing everything fails here.
+    assert.ok(accepted >= ITERATIONS / 10, `only ${accepted} of ${ITERATIONS} inputs accepted`);
   });
 }
 

@@ -141,8 +141,10 @@ describe('live front fuzz', () => {
   it('150 mutated connections: the server never crashes, each connection is served, refused or closed', async () => {
     const tmp = tempDir('h2-fuzz');
     const path = join(tmp.path, 'f.sock');
+    const seen = { handed: 0, refused: 0, streams: 0 };
     const server = http2.createServer();
     server.on('stream', (stream) => {
+      seen.streams++;
       stream.on('error', () => {});
       stream.respond({ ':status': 200 }, { endStream: true });
     });
@@ -153,9 +155,9 @@ describe('live front fuzz', () => {
         prefaceTimeoutMs: 300,
         settingsTimeoutMs: 300,
         idleTimeoutMs: () => 60_000,
-        onRefused: () => {},
-        onDirect: () => {},
-        onFiltered: () => {},
+        onRefused: () => seen.refused++,
+        onDirect: () => seen.handed++,
+        onFiltered: () => seen.handed++,
       }),
     );
     await new Promise<void>((resolve) => listener.listen(path, resolve));
@@ -180,6 +182,11 @@ describe('live front fuzz', () => {
           setTimeout(() => socket.end(), 50);
         });
       }
+      // Every unmutated connection (one in ten) was served; the mutated ones were refused or closed.
+      assert.ok(seen.streams >= 15, `${seen.streams} requests served`);
+      assert.ok(seen.handed >= 15, `${seen.handed} connections handed to node:http2`);
+      assert.ok(seen.refused > 0, 'the mutations reached the refusal path');
+      assert.ok(seen.handed + seen.refused <= 150 * 2, 'each connection decided at most once, refused once more');
     } finally {
       listener.close();
       server.close();

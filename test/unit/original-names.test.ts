@@ -3,17 +3,14 @@
 // a pull.
 
 import assert from 'node:assert/strict';
-import http2 from 'node:http2';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { parseConfigText } from '../../src/config/load.js';
-import { frame, Status, unframe } from '../../src/cri/grpc.js';
-import { CriServer } from '../../src/cri/server.js';
-import { RuntimeConnection } from '../../src/cri/upstream.js';
+import { Status, unframe } from '../../src/cri/grpc.js';
+import type { RuntimeConnection } from '../../src/cri/upstream.js';
 import { setLogSink } from '../../src/log.js';
 import { parseReference, type ImageReference } from '../../src/registry/reference.js';
-import { RewriteEngine } from '../../src/rewrite/engine.js';
 import {
   CRI_MANAGED_LABEL,
   decodeImageResponse,
@@ -24,6 +21,7 @@ import {
 } from '../../src/runtime/containerd-images.js';
 import { namesAsAsked, OriginalNames, type NamingOutcome } from '../../src/runtime/original-names.js';
 import { FakeProber } from '../support/fake-prober.js';
+import { type FakeAnswer, type FakeRuntime, startFakeRuntime, startFront } from '../support/fake-runtime.js';
 import { grpcRequest, header, imageRequest, RawH2Client } from '../support/h2-client.js';
 import { tempDir } from '../support/procs.js';
 
@@ -127,16 +125,17 @@ describe('the names a rewritten pull adds', () => {
     it(`${asked}`, () => assert.deepEqual(namesAsAsked(ref(asked), target), expected));
 });
 
-/** A runtime on a unix socket: each method's answer from `answers` (a message, or a gRPC error status). */
-type Answer = Uint8Array | number;
 const tmp = tempDir('names-unit');
 const runtimeSocket = join(tmp.path, 'runtime.sock');
 const shimSocket = join(tmp.path, 'shim.sock');
-let answers: Record<string, Answer> = {};
-let asked: string[] = [];
-let runtime: http2.Http2Server;
+/** Each method's answer (a message, or a gRPC error status); an empty message otherwise. */
+let answers: Record<string, FakeAnswer> = {};
+let runtime: FakeRuntime;
+/** The paths the runtime was asked since the test began. */
+let askedFrom = 0;
+const asked = () => runtime.asked.slice(askedFrom).map((a) => a.path);
 let conn: RuntimeConnection;
-let server: CriServer;
+let front: Awaited<ReturnType<typeof startFront>>;
 const outcomes: NamingOutcome[] = [];
 const lines: string[] = [];
 
@@ -148,48 +147,27 @@ const imageRecord = () =>
     .finish();
 
 before(async () => {
-  runtime = http2.createServer();
-  runtime.on('stream', (stream, headers) => {
-    const method = String(headers[':path']);
-    asked.push(method);
-    stream.on('data', () => {});
-    stream.on('end', () => {
-      const answer = answers[method.split('/').pop()!] ?? new Uint8Array(0);
-      if (typeof answer === 'number') {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(answer) });
-        stream.end();
-        return;
-      }
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(frame(answer));
-    });
+  runtime = await startFakeRuntime(runtimeSocket, (method) => answers[method] ?? new Uint8Array(0));
+  front = await startFront({
+    shimSocket,
+    runtimeSocket,
+    config: parseConfigText('address: http://sealos.hub:5000\n', 'test', {}).config,
+    prober: new FakeProber({ 'sealos.hub:5000': 'found' }),
+    names: (conn) => new OriginalNames(conn, { onOutcome: (o) => outcomes.push(o) }),
   });
-  await new Promise<void>((r) => runtime.listen(runtimeSocket, r));
-  conn = new RuntimeConnection(runtimeSocket);
-  const config = parseConfigText('address: http://sealos.hub:5000\n', 'test', {}).config;
-  server = new CriServer({
-    socketPath: shimSocket,
-    runtimeSocketPath: runtimeSocket,
-    conn,
-    engine: new RewriteEngine(new FakeProber({ 'sealos.hub:5000': 'found' }), config),
-    settings: () => config,
-    names: new OriginalNames(conn, { onOutcome: (o) => outcomes.push(o) }),
-  });
-  await server.listen();
+  conn = front.conn;
   setLogSink((l) => lines.push(l));
 });
 
 after(async () => {
   setLogSink((l) => process.stderr.write(`${l}\n`));
-  await server.close(1000);
-  conn.close();
-  await new Promise<void>((r) => runtime.close(() => r()));
+  await front.stop();
+  await runtime.close();
   tmp.remove();
 });
 
 beforeEach(() => {
-  asked = [];
+  askedFrom = runtime.asked.length;
   outcomes.length = 0;
   lines.length = 0;
 });
@@ -216,7 +194,7 @@ describe('naming never fails a pull', () => {
     };
     const r = await pull('app:v1');
     assert.deepEqual(r, { status: '0', imageRef: 'sha256:feed' });
-    assert.ok(asked.includes('/containerd.services.images.v1.Images/Create'), asked.join(' '));
+    assert.ok(asked().includes('/containerd.services.images.v1.Images/Create'), asked().join(' '));
     assert.deepEqual(outcomes, ['failed']);
     assert.ok(
       lines.some((l) => /WARN .*original names: could not name sha256:feed docker\.io\/library\/app:v1/.test(l)),
@@ -242,12 +220,12 @@ describe('naming never fails a pull', () => {
     const names = new OriginalNames(conn);
     assert.equal(await names.supported(), false);
     assert.equal(await names.supported(), false);
-    assert.equal(asked.filter((m) => m.endsWith('/Version')).length, 1);
+    assert.equal(asked().filter((m) => m.endsWith('/Version')).length, 1);
     assert.equal(lines.filter((l) => l.includes('has no API to name images')).length, 1);
     await names.add(
       { asked: ref('app:v1'), pulledAs: 'sealos.hub:5000/library/app:v1', imageId: 'sha256:feed', only: false },
-      async () => true,
+      async () => 'sha256:feed',
     );
-    assert.ok(!asked.some((m) => m.includes('containerd.services.images')), asked.join(' '));
+    assert.ok(!asked().some((m) => m.includes('containerd.services.images')), asked().join(' '));
   });
 });

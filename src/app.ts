@@ -41,8 +41,24 @@ import { RUNTIME, VERSION } from './version.js';
 const DRAIN_MS = 10_000;
 
 /** What the shim is built from that a test may replace. */
+/** The timers the shim's periodic work runs on (the `cache stats:` line); Node's own by default. */
+export interface Clock {
+  every(ms: number, task: () => void): { cancel(): void };
+  /** Now, in milliseconds (the `generated_at=` of the stats line). */
+  now(): number;
+}
+
+const NODE_CLOCK: Clock = {
+  every(ms, task) {
+    const timer = setInterval(task, ms).unref();
+    return { cancel: () => clearInterval(timer) };
+  },
+  now: () => Date.now(),
+};
+
 export interface ShimDeps {
   readonly env?: NodeJS.ProcessEnv;
+  readonly clock?: Clock;
   /** The connection to the runtime's socket. */
   readonly runtime?: (socketPath: string) => RuntimeConnection;
   /** The registry client the engine probes with (closed by stop()). */
@@ -234,7 +250,7 @@ export async function startShim(configPath: string, deps: ShimDeps = {}): Promis
     metrics && ((d) => metrics.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)),
   );
   const configurator = new Configurator(engine);
-  const statsLine = new StatsLine(engine);
+  const statsLine = new StatsLine(engine, deps.clock ?? NODE_CLOCK);
   later.apply = (next) => {
     setDebug(next.debug);
     logConfigSummary(next);
@@ -316,18 +332,22 @@ export async function startShim(configPath: string, deps: ShimDeps = {}): Promis
 
 /** The Go shim's `cache stats:` line, every statsLogInterval unless disableStats. */
 class StatsLine {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
 
-  constructor(private readonly engine: RewriteEngine) {}
+  constructor(
+    private readonly engine: RewriteEngine,
+    private readonly clock: Clock,
+  ) {}
 
   schedule(config: ShimConfig): void {
     this.stop();
     if (config.cache.disableStats) return;
-    this.timer = setInterval(() => log.info(formatCacheStats(this.engine.stats)), config.cache.statsLogIntervalMs);
-    this.timer.unref();
+    this.timer = this.clock.every(config.cache.statsLogIntervalMs, () =>
+      log.info(formatCacheStats(this.engine.stats, new Date(this.clock.now()))),
+    );
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.timer?.cancel();
   }
 }

@@ -130,6 +130,50 @@ describe('start-up order', () => {
     }
   });
 
+  it('runs the stats line on its clock: every statsLogInterval, rescheduled on reload, cancelled', async () => {
+    const timers: { ms: number; task: () => void; cancelled: boolean }[] = [];
+    const clock = {
+      every(ms: number, task: () => void) {
+        const timer = { ms, task, cancelled: false };
+        timers.push(timer);
+        return { cancel: () => (timer.cancelled = true) };
+      },
+      now: () => Date.parse('2026-12-04T10:00:00Z'),
+    };
+    const { file, socket } = configFile(['address: http://sealos.hub:5000', 'cache: { statsLogInterval: 7s }']);
+    const shim = await startShim(file, { clock, registries: () => new FakeProber({}), cluster: async () => undefined });
+    try {
+      assert.deepEqual(
+        timers.map((t) => [t.ms, t.cancelled]),
+        [[7000, false]],
+      );
+      const from = lines.length;
+      timers[0]!.task();
+      assert.match(lines.slice(from).join('\n'), /cache stats: image_hits=0 .* generated_at=2026-12-04T10:00:00Z/);
+      writeFileSync(
+        file,
+        `shim: ${socket}\ncri: ${runtimeSocket}\naddress: http://sealos.hub:5000\ncache: { statsLogInterval: 3s }\n`,
+      );
+      await shim.live.reload();
+      assert.deepEqual(
+        timers.map((t) => [t.ms, t.cancelled]),
+        [
+          [7000, true],
+          [3000, false],
+        ],
+      );
+      writeFileSync(
+        file,
+        `shim: ${socket}\ncri: ${runtimeSocket}\naddress: http://sealos.hub:5000\ncache: { disableStats: true }\n`,
+      );
+      await shim.live.reload();
+      assert.equal(timers.length, 2, 'disableStats: no new timer');
+      assert.ok(timers.every((t) => t.cancelled));
+    } finally {
+      await shim.stop();
+    }
+  });
+
   it('leaves nothing running after stop(): the process ends by itself', async () => {
     const { file } = configFile(['address: http://sealos.hub:5000']);
     const script = fileURLToPath(new URL('../support/start-stop.js', import.meta.url));

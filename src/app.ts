@@ -304,12 +304,12 @@ export async function startShim(configPath: string, deps: ShimDeps = {}): Promis
 
   // 6. What follows.
   if (config.originalNames) void names.supported();
-  void findPlainHttpOnly(await runtimeTrusted(config.registries, config, new Set()), config).then(
-    ({ domains, warnings: found }) => {
+  void runtimeTrusted(config.registries, config, new Set())
+    .then((registries) => findPlainHttpOnly(registries, config))
+    .then(({ domains, warnings: found }) => {
       for (const w of found) log.warn(w);
       if (domains.size > 0) return configurator.applyPlainHttp(domains, live.current());
-    },
-  );
+    });
   statsLine.schedule(config);
   const running = cluster;
   void running.ready.then(() => running.follow());

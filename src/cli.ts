@@ -82,7 +82,14 @@ async function main(): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`unknown command "${positionals[0]}"\n${USAGE}`);
 
+  // A reload asked for while the shim starts (systemd's ExecReload) is done once it runs: SIGHUP's
+  // default action would end the process.
+  let reloadAsked = false;
+  const onHup = () => (reloadAsked = true);
+  process.on('SIGHUP', onHup);
   const shim = await startShim(file);
+  process.off('SIGHUP', onHup);
+  if (reloadAsked) void shim.live.reload();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info(`received ${signal}, shutting down`);

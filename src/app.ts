@@ -244,9 +244,10 @@ export async function startShim(configPath: string, deps: ShimDeps = {}): Promis
   // 2. The engine, from the file's configuration as the runtime sees its registries (its settings
   // files are read before serving; the plain-HTTP check asks the network, and runs after), and the
   // queue that configures it from then on.
+  const first = await effective(config, new Map(), new Set());
   engine = new RewriteEngine(
     registries,
-    await effective(config, new Map(), new Set()),
+    first,
     metrics && ((d) => metrics.decision(d.winner >= 0 ? 'rewritten' : 'not_found', winnerOf(d)?.registry)),
   );
   const configurator = new Configurator(engine);
@@ -304,12 +305,11 @@ export async function startShim(configPath: string, deps: ShimDeps = {}): Promis
 
   // 6. What follows.
   if (config.originalNames) void names.supported();
-  void runtimeTrusted(config.registries, config, new Set())
-    .then((registries) => findPlainHttpOnly(registries, config))
-    .then(({ domains, warnings: found }) => {
-      for (const w of found) log.warn(w);
-      if (domains.size > 0) return configurator.applyPlainHttp(domains, live.current());
-    });
+  // On the registries as the engine got them at start (the runtime's settings already read).
+  void findPlainHttpOnly(first.registries, config).then(({ domains, warnings: found }) => {
+    for (const w of found) log.warn(w);
+    if (domains.size > 0) return configurator.applyPlainHttp(domains, live.current());
+  });
   statsLine.schedule(config);
   const running = cluster;
   void running.ready.then(() => running.follow());

@@ -186,8 +186,12 @@ export async function runtimeTrusted(
   sources: TrustSources,
   plainHttp: ReadonlySet<string>,
 ): Promise<Registry[]> {
-  const withSettings = await Promise.all(registries.map((r) => withRuntimeTrust(r, sources)));
-  return withSettings.map((r) =>
+  return asPlainHttp(await Promise.all(registries.map((r) => withRuntimeTrust(r, sources))), plainHttp);
+}
+
+/** Of registries given the runtime's settings: those in `plainHttp`, and undecided, over plain HTTP. */
+function asPlainHttp(registries: readonly Registry[], plainHttp: ReadonlySet<string>): Registry[] {
+  return registries.map((r) =>
     undecided(r) && plainHttp.has(r.domain)
       ? { ...r, apiOrigin: plainOrigin(r), trust: { from: 'plain-http-seen' } }
       : r,
@@ -201,5 +205,5 @@ export async function applyRuntimeTrust(
 ): Promise<{ registries: Registry[]; warnings: string[] }> {
   const withSettings = await runtimeTrusted(registries, sources, new Set());
   const { domains, warnings } = await findPlainHttpOnly(withSettings, sources);
-  return { registries: await runtimeTrusted(registries, sources, domains), warnings };
+  return { registries: asPlainHttp(withSettings, domains), warnings };
 }

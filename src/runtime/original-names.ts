@@ -111,7 +111,8 @@ export class OriginalNames {
     try {
       if (pulledAs === askedName || !(await this.supported())) return;
       // Named by an earlier pull already (kubelet pulls again before each start with imagePullPolicy Always).
-      const first = formatReference(asked.domain, asked.path, asked.digest ? undefined : asked.tag, asked.digest);
+      // The first name the rule gives does not depend on the content's digest (see the table).
+      const first = namesAsAsked(asked, asked.digest ?? '')[0]!;
       if ((await imageOf(first)) === imageId && (!only || (await imageOf(pulledAs)) === undefined)) {
         this.options.onOutcome?.('named');
         return;
